@@ -1,0 +1,138 @@
+"""The ``[scaleio]`` configuration group.
+
+Every option is typed so that a bad value fails when nova-compute starts,
+with oslo.config's message naming the option, not later inside a spawn.
+"""
+
+from __future__ import annotations
+
+from oslo_config import cfg
+
+GROUP = "scaleio"
+
+scaleio_group = cfg.OptGroup(
+    GROUP,
+    title="Dell PowerFlex (ScaleIO) ephemeral storage",
+    help="Options for keeping instance disks on PowerFlex volumes when "
+    "[libvirt] images_type = sio.",
+)
+
+_GUID_REGEX = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+
+gateway_opts = [
+    cfg.HostAddressOpt(
+        "rest_server_ip",
+        help="Address (IP or host name) of the PowerFlex gateway that serves the REST API.",
+    ),
+    cfg.PortOpt("rest_server_port", default=443, help="TCP port of the PowerFlex gateway."),
+    cfg.StrOpt("rest_server_username", help="User name for the PowerFlex gateway."),
+    cfg.StrOpt(
+        "rest_server_password",
+        secret=True,
+        help="Password for the PowerFlex gateway user. Never logged.",
+    ),
+    cfg.BoolOpt(
+        "verify_server_certificate",
+        default=False,
+        help="Verify the gateway's TLS certificate. Off by default for compatibility "
+        "with the original specification; the client logs a warning while it is off. "
+        "Turn it on in production.",
+    ),
+    cfg.StrOpt(
+        "server_certificate_path",
+        help="CA bundle (PEM) used to verify the gateway certificate when "
+        "verify_server_certificate is True. When unset the system trust store is used.",
+    ),
+    cfg.IntOpt(
+        "rest_request_timeout",
+        default=60,
+        min=1,
+        help="Seconds to wait for the gateway to answer one request (connect and read) "
+        "before the call fails.",
+    ),
+    cfg.IntOpt(
+        "rest_max_connections",
+        default=100,
+        min=1,
+        help="Maximum number of concurrent HTTP connections this host opens to the gateway.",
+    ),
+]
+
+placement_opts = [
+    cfg.StrOpt(
+        "default_protection_domain_name",
+        deprecated_name="protection_domain_name",
+        help="Protection domain that holds instance disks unless the flavor sets "
+        "disk:domain.",
+    ),
+    cfg.StrOpt(
+        "default_storage_pool_name",
+        deprecated_name="storage_pool_name",
+        help="Storage pool that holds instance disks unless the flavor sets disk:pool.",
+    ),
+    cfg.StrOpt(
+        "default_provisioning_type",
+        deprecated_name="provisioning_type",
+        default="thick",
+        choices=[
+            ("thick", "Thick-provisioned volumes (space reserved at creation)."),
+            ("thin", "Thin-provisioned volumes (space allocated on write)."),
+            ("ThickProvisioned", "Deprecated spelling of thick, from the historical patch."),
+            ("ThinProvisioned", "Deprecated spelling of thin, from the historical patch."),
+        ],
+        help="Provisioning of new volumes unless the flavor sets disk:provisioning_type.",
+    ),
+    cfg.StrOpt(
+        "installation_identifier",
+        regex=r"^[A-Za-z0-9]{4}$",
+        help="Four letters or digits that start the name of every volume this cloud "
+        "creates. Two clouds sharing one PowerFlex system must use different values; "
+        "volumes without this identifier are never modified or removed.",
+    ),
+    cfg.StrOpt(
+        "disk_size_policy",
+        default="reject",
+        choices=[
+            ("reject", "Refuse disks whose size is not a multiple of 8 GiB."),
+            ("round_up", "Round such disks up to the next multiple of 8 GiB."),
+        ],
+        help="What to do with a flavor disk whose size PowerFlex cannot allocate "
+        "exactly. Rescue disks and root_gb = 0 disks are always rounded up.",
+    ),
+    cfg.BoolOpt(
+        "allow_non_padded_pools",
+        default=False,
+        help="Allow volumes in storage pools whose zero padding is disabled. On such "
+        "pools a new disk may return a previous tenant's data, so this is refused "
+        "unless explicitly allowed.",
+    ),
+]
+
+host_opts = [
+    cfg.StrOpt(
+        "default_sdcguid",
+        regex=_GUID_REGEX,
+        help="GUID of this host's SDC. When unset it is read from the SDC kernel "
+        "driver through os-brick.",
+    ),
+    cfg.IntOpt(
+        "disk_wait_timeout",
+        default=60,
+        min=1,
+        help="Seconds to wait for a mapped volume's device to appear under "
+        "/dev/disk/by-id before the operation fails and the mapping is rolled back.",
+    ),
+]
+
+ALL_OPTS = gateway_opts + placement_opts + host_opts
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    """Register the [scaleio] group; safe to call more than once."""
+    conf.register_group(scaleio_group)
+    conf.register_opts(ALL_OPTS, group=scaleio_group)
+
+
+def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:
+    """Entry point for oslo-config-generator (namespace ``sio_backend``)."""
+    return [(scaleio_group, ALL_OPTS)]
