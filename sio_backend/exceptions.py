@@ -118,6 +118,10 @@ class VolumeConflict(ScaleIOError):
     """A volume with the wanted name exists but is not the one we asked for."""
 
 
+class NotOurVolume(ScaleIOError):
+    """The volume's name lacks this installation's identifier; it is left alone."""
+
+
 class DeviceNotFound(ScaleIOError):
     """A mapped volume's device did not appear on this host in time."""
 

@@ -1,0 +1,231 @@
+"""``[libvirt] images_type = sio``: nova's image backend for PowerFlex volumes.
+
+A thin adapter in the manner of nova's Lvm and Rbd backends: nova calls
+these methods, :mod:`sio_backend.storage` does the work.  Creation follows
+Lvm (ephemeral filesystems are made on the device, images are fetched into
+``_base`` and converted onto it); existence and size follow Rbd (asked of
+the storage, never of the local filesystem).
+"""
+
+from __future__ import annotations
+
+import os
+
+import nova.conf
+from nova import exception
+from nova.virt import images
+from nova.virt.libvirt import imagebackend
+from nova.virt.libvirt import utils as libvirt_utils
+from oslo_log import log as logging
+from oslo_utils import units
+
+from sio_backend import exceptions, flavor, naming, privileged, sdc, sizing, storage
+from sio_backend.client import Volume
+from sio_backend.image_model import ScaleIOVolumeImage
+
+CONF = nova.conf.CONF
+LOG = logging.getLogger(__name__)
+
+
+class ScaleIOImage(imagebackend.Image):
+    """One instance disk kept on a PowerFlex volume."""
+
+    def __init__(
+        self,
+        instance=None,
+        disk_name: str | None = None,
+        path: str | None = None,
+        disk_info_mapping: dict | None = None,
+    ) -> None:
+        self.instance = instance
+        self.storage = storage.for_host(CONF)
+        self._volume: Volume | None = None
+        self._looked_up = False
+        if path:
+            ids = sdc.parse_device_path(path)
+            if ids is None:
+                raise exception.InvalidDevicePath(path=path)
+            self._volume_id: str | None = ids[1]
+            self.disk_name = None
+            self.volume_name = None
+        else:
+            self._volume_id = None
+            self.disk_name = disk_name
+            self.volume_name = self.storage.disk_volume_name(instance.uuid, disk_name)
+        self._path = path
+        super().__init__(
+            path, "block", "raw", is_block_dev=True, disk_info_mapping=disk_info_mapping
+        )
+        self.driver_io = "native"
+
+    # nova's Image.__init__ assigns self.path; the device path is only known
+    # once the volume exists, so it is resolved on first use.
+    @property
+    def path(self) -> str:
+        if self._path is None:
+            volume = self._require_volume()
+            self._path = self.storage.device_path(volume.id)
+        return self._path
+
+    @path.setter
+    def path(self, value: str | None) -> None:
+        self._path = value
+
+    @staticmethod
+    def is_shared_block_storage() -> bool:
+        return True
+
+    def _can_fallocate(self) -> bool:
+        return False
+
+    # -- lookups --------------------------------------------------------
+
+    def _find_volume(self) -> Volume | None:
+        if not self._looked_up:
+            if self._volume_id is not None:
+                self._volume = self.storage.get(self._volume_id)
+                self.volume_name = self._volume.name
+            else:
+                self._volume = self.storage.find(self.volume_name)
+            self._looked_up = True
+        return self._volume
+
+    def _require_volume(self) -> Volume:
+        volume = self._find_volume()
+        if volume is None:
+            raise exception.DiskNotFound(location=f"PowerFlex volume {self.volume_name}")
+        return volume
+
+    def _remember(self, volume: Volume) -> Volume:
+        self._volume, self._volume_id, self._looked_up = volume, volume.id, True
+        self.volume_name = volume.name
+        return volume
+
+    def _placement(self) -> flavor.DiskPlacement:
+        return flavor.placement_for(self.instance.flavor, CONF.scaleio)
+
+    def _attach(self, volume: Volume) -> str:
+        self._path = self.storage.attach(volume, self._placement())
+        return self._path
+
+    def exists(self) -> bool:
+        return self._find_volume() is not None
+
+    def get_disk_size(self, name: str) -> int:
+        # Like Rbd: the size is the volume's, whatever file nova names.
+        return self._require_volume().size_kb * units.Ki
+
+    # -- creation -------------------------------------------------------
+
+    def create_image(self, prepare_template, base, size, safe=False, *args, **kwargs) -> None:
+        existing = self._find_volume()
+        if existing is not None:
+            # Evacuation, resize destination, revert, power-on after host reboot.
+            self._attach(existing)
+            if size and size > existing.size_kb * units.Ki:
+                self.resize_image(size)
+            return
+        if "ephemeral_size" in kwargs:
+            size_bytes = self._flavor_size(size, "ephemeral")
+            self._create_in_place(size_bytes, prepare_template, **kwargs)
+            return
+        if not os.path.exists(base):
+            prepare_template(target=base, **kwargs)
+        self._create_from_base(base, size, "swap" if "swap_mb" in kwargs else "root")
+
+    def _flavor_size(self, size: int | None, kind: str) -> int:
+        try:
+            return sizing.disk_size_bytes(
+                size,
+                kind=kind,
+                disk_name=self.disk_name,
+                flavor_name=self.instance.flavor.name,
+                policy=CONF.scaleio.disk_size_policy,
+            )
+        except exceptions.DiskSizeNotSupported as err:
+            raise sizing.to_nova_exception(err, self.instance) from err
+
+    def _create_volume(self, size_bytes: int, placement: flavor.DiskPlacement) -> Volume:
+        return self._remember(self.storage.create(self.volume_name, placement, size_bytes))
+
+    def _create_in_place(self, size_bytes: int, prepare_template, **kwargs) -> None:
+        volume = self._create_volume(size_bytes, self._placement())
+        with self.storage.removed_on_error(volume):
+            path = self._attach(volume)
+            prepare_template(target=path, **kwargs)
+
+    def _create_from_base(self, base: str, size: int | None, kind: str) -> None:
+        info = images.qemu_img_info(base)
+        base_size = info.virtual_size
+        placement = self._placement()
+        if size and not self._is_rescue():
+            self.verify_base_size(base, size, base_size=base_size)
+            size_bytes = self._flavor_size(size, kind)
+        else:
+            # root_gb = 0 and rescue disks: as big as the image, rounded up, thin.
+            size_bytes = sizing.round_up_bytes(max(size or 0, base_size))
+            placement = placement.as_thin()
+        volume = self._create_volume(size_bytes, placement)
+        with self.storage.removed_on_error(volume):
+            path = self._attach(volume)
+            privileged.convert_image(
+                base,
+                info.file_format,
+                path,
+                "raw",
+                target_exists=True,
+                target_is_zero=self.storage.reads_zeros(volume),
+            )
+
+    def _is_rescue(self) -> bool:
+        return bool(self.disk_name and self.disk_name.endswith(".rescue"))
+
+    def resize_image(self, size: int) -> None:
+        volume = self._require_volume()
+        self._remember(self.storage.extend(volume, size))
+
+    # -- use --------------------------------------------------------------
+
+    def libvirt_info(self, cache_mode, extra_specs, boot_order=None, disk_unit=None):
+        # Every domain definition (spawn, hard reboot, rescue, resize, revert)
+        # passes here, so this is where the device is made present.
+        self._attach(self._require_volume())
+        return super().libvirt_info(cache_mode, extra_specs, boot_order, disk_unit)
+
+    def get_model(self, connection) -> ScaleIOVolumeImage:
+        volume = self._require_volume()
+        return ScaleIOVolumeImage(self._attach(volume), volume.id, volume.name)
+
+    def snapshot_extract(self, target: str, out_format: str) -> None:
+        self._attach(self._require_volume())
+        images.convert_image(self.path, target, "raw", out_format, run_as_root=True)
+
+    # -- resize-revert snapshot -------------------------------------------
+
+    def _snapshot_name(self, name: str) -> str:
+        if name != libvirt_utils.RESIZE_SNAPSHOT_NAME:
+            raise exception.ImageUnacceptable(
+                image_id=self.volume_name, reason=f"unknown snapshot name {name}"
+            )
+        return naming.resize_snapshot_name(self.volume_name)
+
+    def create_snap(self, name: str) -> None:
+        volume = self._require_volume()
+        snap_name = self._snapshot_name(name)
+        if self.storage.find(snap_name) is None:
+            self.storage.snapshot(volume, snap_name)
+
+    def remove_snap(self, name: str, ignore_errors: bool = False) -> None:
+        snap = self.storage.find(self._snapshot_name(name))
+        if snap is None:
+            if not ignore_errors:
+                LOG.debug("Snapshot %s of %s does not exist", name, self.volume_name)
+            return
+        self.storage.remove(snap)
+
+    def rollback_to_snap(self, name: str) -> None:
+        snap = self.storage.find(self._snapshot_name(name))
+        if snap is None:
+            raise exception.SnapshotNotFound(snapshot_id=self._snapshot_name(name))
+        self._remember(self.storage.rollback(self._find_volume(), snap, self.volume_name))
+        self._path = None

@@ -1,0 +1,281 @@
+"""PowerFlex storage as one compute host uses it.
+
+The image backend and the driver hooks are thin adapters over this module,
+as nova's Rbd backend is over ``rbd_utils``.  Everything that decides
+whether a volume may be touched lives here: a volume is only created,
+removed or unmapped when its name carries this installation's identifier,
+and a pool is only used when it cannot hand a tenant someone else's data.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from oslo_log import log as logging
+
+from sio_backend import exceptions, naming
+from sio_backend.client import GatewayClient, Sdc, StoragePool, Volume
+from sio_backend.flavor import DiskPlacement
+from sio_backend.sdc import LocalSdc
+
+LOG = logging.getLogger(__name__)
+
+GiB = 1024**3
+_KiB = 1024
+
+
+class Storage:
+    """Volumes of one installation, seen from one host's SDC."""
+
+    def __init__(
+        self,
+        client: GatewayClient,
+        sdc: LocalSdc,
+        *,
+        installation_id: str | None,
+        allow_non_padded_pools: bool = False,
+    ) -> None:
+        self.client = client
+        self.sdc = sdc
+        self._installation_id = installation_id
+        self._allow_non_padded = allow_non_padded_pools
+        self._lock = threading.Lock()
+        self._local_sdc: Sdc | None = None
+        self._checked_pools: dict[str, StoragePool] = {}
+
+    @classmethod
+    def from_config(cls, conf) -> Storage:
+        return cls(
+            GatewayClient.from_config(conf),
+            LocalSdc.from_config(conf),
+            installation_id=conf.scaleio.installation_identifier,
+            allow_non_padded_pools=conf.scaleio.allow_non_padded_pools,
+        )
+
+    # -- identity -------------------------------------------------------
+
+    @property
+    def installation_id(self) -> str:
+        if not self._installation_id:
+            raise exceptions.ConfigurationError(
+                "[scaleio] installation_identifier is not set. Choose 4 letters or digits "
+                "that no other cloud sharing this PowerFlex system uses."
+            )
+        return self._installation_id
+
+    def system_id(self) -> str:
+        return self.client.system_id()
+
+    def local_sdc(self) -> Sdc:
+        """This host's SDC as the gateway knows it (cached)."""
+        with self._lock:
+            if self._local_sdc is None:
+                try:
+                    sdc = self.client.sdc_by_guid(self.sdc.guid)
+                except exceptions.NotFound as err:
+                    raise exceptions.ConfigurationError(
+                        f"The PowerFlex system does not know this host's SDC (GUID "
+                        f"{self.sdc.guid}). Register the SDC with the MDM, or correct "
+                        "[scaleio] default_sdcguid."
+                    ) from err
+                if not sdc.connected:
+                    raise exceptions.ConfigurationError(
+                        f"This host's SDC {sdc.guid} ({sdc.ip}) is disconnected from the "
+                        "MDM; volumes mapped to it would never appear. Fix the SDC "
+                        "(drv_cfg --query_mdms) before starting instances here."
+                    )
+                self._local_sdc = sdc
+            return self._local_sdc
+
+    def device_path(self, volume_id: str) -> str:
+        return self.sdc.device_path(self.system_id(), volume_id)
+
+    # -- names ----------------------------------------------------------
+
+    def disk_volume_name(self, instance_uuid: str, disk_name: str) -> str:
+        return naming.disk_volume_name(self.installation_id, instance_uuid, disk_name)
+
+    def ensure_ours(self, volume: Volume, action: str) -> None:
+        """Refuse to touch a volume another installation (or a human) made."""
+        if not (volume.name and naming.is_ours(volume.name, self.installation_id)):
+            raise exceptions.NotOurVolume(
+                f"Refusing to {action} volume {volume.name or '(unnamed)'} (id {volume.id}): "
+                f"its name does not carry this installation's identifier "
+                f"{self.installation_id!r}, so it was not created by this cloud."
+            )
+
+    # -- pools ----------------------------------------------------------
+
+    def pool_id(self, placement: DiskPlacement) -> str:
+        """The id of the placement's pool, once checked safe to use."""
+        pool_id = self.client.storage_pool_id(placement.protection_domain, placement.storage_pool)
+        with self._lock:
+            pool = self._checked_pools.get(pool_id)
+        if pool is None:
+            pool = self.client.get_storage_pool(pool_id)
+            self._check_pool(pool, placement)
+            with self._lock:
+                self._checked_pools[pool_id] = pool
+        elif not placement.thin:
+            self._check_pool(pool, placement)
+        return pool_id
+
+    def _check_pool(self, pool: StoragePool, placement: DiskPlacement) -> None:
+        where = f"storage pool {placement.storage_pool!r} in {placement.protection_domain!r}"
+        if not pool.zero_padding and not self._allow_non_padded:
+            raise exceptions.ConfigurationError(
+                f"The {where} has zero padding disabled: a new disk there could return "
+                "a previous tenant's data. Enable zero padding on the pool, or set "
+                "[scaleio] allow_non_padded_pools = True if you accept that risk."
+            )
+        if not placement.thin and pool.data_layout == "FineGranularity":
+            raise exceptions.ConfigurationError(
+                f"The {where} uses fine granularity, which has no thick volumes. Use "
+                "thin provisioning (flavor disk:provisioning_type=thin or [scaleio] "
+                "default_provisioning_type = thin) or a medium-granularity pool."
+            )
+
+    def reads_zeros(self, volume: Volume) -> bool:
+        """True when unwritten blocks of the volume are guaranteed to read as zero."""
+        pool = self._checked_pools.get(volume.pool_id)
+        return bool(pool and pool.zero_padding)
+
+    # -- volumes --------------------------------------------------------
+
+    def find(self, name: str) -> Volume | None:
+        return self.client.find_volume(name)
+
+    def get(self, volume_id: str) -> Volume:
+        return self.client.get_volume(volume_id)
+
+    def create(self, name: str, placement: DiskPlacement, size_bytes: int) -> Volume:
+        if not naming.is_ours(name, self.installation_id):
+            raise exceptions.NotOurVolume(
+                f"Refusing to create volume {name}: the name does not carry this "
+                f"installation's identifier {self.installation_id!r}."
+            )
+        self.local_sdc()  # a disconnected SDC is reported before anything is created
+        pool_id = self.pool_id(placement)
+        size_gb = -(-size_bytes // GiB)
+        LOG.info("Creating volume %s (%d GiB, %s)", name, size_gb, placement)
+        return self.client.create_volume(name, pool_id, size_gb, thin=placement.thin)
+
+    @contextmanager
+    def removed_on_error(self, volume: Volume) -> Iterator[Volume]:
+        """Remove a volume this operation created if the rest of it fails."""
+        try:
+            yield volume
+        except BaseException:
+            LOG.warning("Removing volume %s created by a failed operation", volume.name)
+            try:
+                self.remove(volume)
+            except exceptions.ScaleIOError:
+                LOG.exception("Could not remove volume %s; sio-backend audit lists it", volume.name)
+            raise
+
+    def attach(self, volume: Volume, placement: DiskPlacement | None = None) -> str:
+        """Map the volume to this host, apply QoS, and wait for its device."""
+        sdc = self.local_sdc()
+        newly_mapped = sdc.id not in volume.mapped_sdc_ids
+        if newly_mapped:
+            self.client.map_volume(volume.id, sdc.id, allow_multiple=True)
+        try:
+            if placement is not None and placement.has_qos:
+                self.client.set_sdc_limits(
+                    volume.id,
+                    sdc.id,
+                    iops_limit=placement.iops_limit,
+                    bandwidth_limit_kbps=placement.bandwidth_limit_kbps,
+                )
+            return self.sdc.wait_for_device(self.system_id(), volume.id, volume.name)
+        except BaseException:
+            if newly_mapped:
+                LOG.warning("Rolling back the mapping of %s to this host", volume.name)
+                self._unmap_quietly(volume, sdc.id)
+            raise
+
+    def _unmap_quietly(self, volume: Volume, sdc_id: str) -> None:
+        try:
+            self.client.unmap_volume(volume.id, sdc_id)
+        except exceptions.ScaleIOError:
+            LOG.exception("Could not unmap %s; sio-backend audit lists the mapping", volume.name)
+
+    def detach(self, volume: Volume) -> None:
+        """Unmap the volume from this host only."""
+        self.ensure_ours(volume, "unmap")
+        sdc = self.local_sdc()
+        if sdc.id in volume.mapped_sdc_ids:
+            self.client.unmap_volume(volume.id, sdc.id)
+            self.sdc.wait_for_removal(self.system_id(), volume.id)
+
+    def remove(self, volume: Volume) -> None:
+        """Delete the volume (unmapping it everywhere first)."""
+        self.ensure_ours(volume, "remove")
+        LOG.info("Removing volume %s (id %s)", volume.name, volume.id)
+        self.client.remove_volume(volume.id)
+
+    def extend(self, volume: Volume, size_bytes: int) -> Volume:
+        """Grow the volume and make this host see the new size."""
+        self.ensure_ours(volume, "extend")
+        size_gb = -(-size_bytes // GiB)
+        if volume.size_kb * _KiB >= size_gb * GiB:
+            return volume
+        grown = self.client.extend_volume(volume.id, size_gb)
+        if self.local_sdc().id in grown.mapped_sdc_ids:
+            self.sdc.refresh_size(grown.id, grown.name, grown.size_kb * _KiB)
+        return grown
+
+    def snapshot(self, volume: Volume, snapshot_name: str) -> Volume:
+        """A point-in-time copy of the volume, in its V-Tree, unmapped."""
+        self.ensure_ours(volume, "snapshot")
+        if not naming.is_ours(snapshot_name, self.installation_id):
+            raise exceptions.NotOurVolume(
+                f"Refusing to name a snapshot {snapshot_name}: it lacks this installation's "
+                f"identifier {self.installation_id!r}."
+            )
+        return self.client.get_volume(self.client.snapshot_volume(volume.id, snapshot_name))
+
+    def rollback(self, volume: Volume | None, snapshot: Volume, name: str) -> Volume:
+        """Make ``snapshot`` the volume called ``name``, dropping ``volume``.
+
+        The snapshot takes the volume's place (rename) rather than having its
+        content copied back, so a volume grown since the snapshot returns to
+        its old size too.  Safe to run again after an interruption: the data
+        is in the snapshot until the rename completes.
+        """
+        self.ensure_ours(snapshot, "roll back to")
+        if volume is not None:
+            self.remove(volume)
+        self.client.rename_volume(snapshot.id, name)
+        return self.client.get_volume(snapshot.id)
+
+
+_registry_lock = threading.Lock()
+_by_host: dict[str, Storage] = {}
+
+
+def for_host(conf, host: str | None = None) -> Storage:
+    """The Storage of a compute host, built from configuration on first use.
+
+    Nova builds image backends with keyword arguments only, so they find
+    their Storage here.  The demo and the functional tests run several
+    simulated hosts in one process and register each with :func:`register`.
+    """
+    host = host or conf.host
+    with _registry_lock:
+        storage = _by_host.get(host)
+        if storage is None:
+            storage = _by_host[host] = Storage.from_config(conf)
+        return storage
+
+
+def register(host: str, storage: Storage) -> None:
+    with _registry_lock:
+        _by_host[host] = storage
+
+
+def unregister(host: str) -> None:
+    with _registry_lock:
+        _by_host.pop(host, None)
