@@ -126,6 +126,23 @@ class DeviceNotFound(ScaleIOError):
     """A mapped volume's device did not appear on this host in time."""
 
 
+class FlavorNotSupported(ScaleIOError):
+    """The flavor asks for something PowerFlex volumes cannot provide.
+
+    Every host applies the same rules, so rescheduling cannot help: nova-facing
+    code turns it into a build-aborting nova exception with
+    :func:`sio_backend.nova_errors.to_nova_exception`.
+    """
+
+
+class DiskSizeNotSupported(FlavorNotSupported):
+    """A flavor disk is not a multiple of 8 GiB and the policy is to refuse it."""
+
+
+class InvalidExtraSpec(FlavorNotSupported):
+    """A flavor extra spec of this backend has a value outside its allowed set."""
+
+
 _BY_ERROR_CODE: dict[int, type[GatewayError]] = {
     3: NotFound,
     78: NotFound,
