@@ -18,6 +18,14 @@ class ConfigurationError(ScaleIOError):
     """The [scaleio] configuration cannot work; the message names the option."""
 
 
+class InvalidArgument(ScaleIOError, ValueError):
+    """A value was refused before any request reached the gateway."""
+
+
+class InvalidVolumeName(InvalidArgument):
+    """PowerFlex names are 1-31 printable ASCII characters without spaces."""
+
+
 class GatewayError(ScaleIOError):
     """The gateway answered a request with an error.
 
