@@ -88,12 +88,12 @@ _BARE_SCALAR = re.compile(r"[A-Za-z0-9_.:+/=-]+")
 _VERSION = re.compile(r"(\d+)\.(\d+)")
 
 
-def round_up_size_gb(size_gb: int) -> int:
+def _round_up_gb(size_gb: int) -> int:
     """PowerFlex allocates in 8 GiB units; this is the size a volume really gets."""
     return -(-size_gb // GRANULARITY_GB) * GRANULARITY_GB
 
 
-def check_volume_name(name: str) -> None:
+def _check_volume_name(name: str) -> None:
     """Refuse names the gateway would reject, before anything is created."""
     problem = None
     if not name:
@@ -840,11 +840,11 @@ class GatewayClient:
         A replayed or unanswered create is resolved by name: a volume that is
         exactly what was asked for is adopted, any other one is a conflict.
         """
-        check_volume_name(name)
+        _check_volume_name(name)
         _check_id(pool_id, "storage pool id")
         if size_gb <= 0:
             raise InvalidArgument(f"volume {name!r}: size must be positive, got {size_gb} GiB")
-        size_kb = round_up_size_gb(size_gb) * KB_PER_GB
+        size_kb = _round_up_gb(size_gb) * KB_PER_GB
         volume_type = THIN if thin else THICK
         body = {
             "storagePoolId": pool_id,
@@ -931,7 +931,7 @@ class GatewayClient:
         return self._request("GET", self._volume_path(volume_id), parse=Volume.from_api)
 
     def rename_volume(self, volume_id: str, new_name: str) -> None:
-        check_volume_name(new_name)
+        _check_volume_name(new_name)
         try:
             self._request(
                 "POST", self._volume_path(volume_id, "setVolumeName"), {"newName": new_name}
@@ -943,7 +943,7 @@ class GatewayClient:
         """Grow to ``size_gb`` rounded up to 8 GiB; the gateway itself does not round."""
         if size_gb <= 0:
             raise InvalidArgument(f"volume {volume_id}: size must be positive, got {size_gb} GiB")
-        target_gb = round_up_size_gb(size_gb)
+        target_gb = _round_up_gb(size_gb)
         target_kb = target_gb * KB_PER_GB
         volume = self.get_volume(volume_id)
         if volume.size_kb == target_kb:
@@ -1044,7 +1044,7 @@ class GatewayClient:
 
     def snapshot_volume(self, volume_id: str, snapshot_name: str) -> str:
         """Snapshot a volume; a replayed request adopts the snapshot it made."""
-        check_volume_name(snapshot_name)
+        _check_volume_name(snapshot_name)
         _check_id(volume_id, "volume id")
         path = f"/api/instances/System::{self.system_id()}/action/snapshotVolumes"
         body = {"snapshotDefs": [{"volumeId": volume_id, "snapshotName": snapshot_name}]}

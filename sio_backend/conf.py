@@ -62,8 +62,7 @@ placement_opts = [
     cfg.StrOpt(
         "default_protection_domain_name",
         deprecated_name="protection_domain_name",
-        help="Protection domain that holds instance disks unless the flavor sets "
-        "disk:domain.",
+        help="Protection domain that holds instance disks unless the flavor sets disk:domain.",
     ),
     cfg.StrOpt(
         "default_storage_pool_name",
@@ -128,9 +127,14 @@ ALL_OPTS = gateway_opts + placement_opts + host_opts
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
-    """Register the [scaleio] group; safe to call more than once."""
-    conf.register_group(scaleio_group)
-    conf.register_opts(ALL_OPTS, group=scaleio_group)
+    """Register the [scaleio] group; safe to call more than once.
+
+    Each ConfigOpts gets its own OptGroup: oslo.config copies a registered
+    group shallowly, so sharing ``scaleio_group`` would share its overrides
+    between every ConfigOpts in the process.
+    """
+    conf.register_group(cfg.OptGroup(GROUP, title=scaleio_group.title, help=scaleio_group.help))
+    conf.register_opts(ALL_OPTS, group=GROUP)
 
 
 def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:
