@@ -394,15 +394,16 @@ def _decode_scalar(response: requests.Response) -> str | None:
     text = response.text.strip()
     if not text or text == "null":
         return None
+    value: Any = text
     if text.startswith('"'):
         try:
             value = json.loads(text)
         except ValueError:
-            raise InvalidResponse(f"the answer is not a JSON string: {_snippet(text)}") from None
-        if isinstance(value, str) and value:
-            return value
-    elif _BARE_SCALAR.fullmatch(text):
-        return text
+            value = None
+    if value == "":
+        return None
+    if isinstance(value, str) and _BARE_SCALAR.fullmatch(value):
+        return value
     raise InvalidResponse(f"expected an id or version string, got {_snippet(text)}")
 
 
