@@ -10,6 +10,10 @@ nova knows, so a misspelt key in them (``disk:pol``) is refused too.
 nova's generic checks (``enum``, ``min``) cannot say "0 or more than 10" or
 compare case-insensitively, so each validator runs the rule of
 :mod:`sio_backend.flavor`, the same code the build path runs.
+
+Only nova-api loads this module: importing nova's validator base pulls in
+eventlet, which nova-compute refuses before its own start, so nothing on
+the compute side may import it.
 """
 
 from __future__ import annotations
