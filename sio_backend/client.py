@@ -752,10 +752,12 @@ class GatewayClient:
     def protection_domain_id(self, name: str) -> str:
         """Id of a protection domain by name; cached for five minutes."""
         key = ("ProtectionDomain", name)
-        found = self._ids.get(key) or self._query_id("ProtectionDomain", {"name": name})
+        found = self._ids.get(key)
         if found is None:
-            raise NotFound(f"protection domain {name!r} does not exist on the PowerFlex system")
-        self._ids.put(key, found)
+            found = self._query_id("ProtectionDomain", {"name": name})
+            if found is None:
+                raise NotFound(f"protection domain {name!r} does not exist on the PowerFlex system")
+            self._ids.put(key, found)
         return found
 
     def storage_pool_id(self, protection_domain: str, pool: str) -> str:
@@ -763,22 +765,24 @@ class GatewayClient:
         key = ("StoragePool", protection_domain, pool)
         found = self._ids.get(key)
         if found is None:
-            try:
-                found = self._query_id(
-                    "StoragePool", {"name": pool, "protectionDomainName": protection_domain}
-                )
-            except BadRequest:
-                found = None
-            if found is None:
-                domain_id = self.protection_domain_id(protection_domain)
-                found = self._query_id(
-                    "StoragePool", {"name": pool, "protectionDomainId": domain_id}
-                )
+            found = self._lookup_storage_pool(protection_domain, pool)
+            self._ids.put(key, found)
+        return found
+
+    def _lookup_storage_pool(self, protection_domain: str, pool: str) -> str:
+        try:
+            found = self._query_id(
+                "StoragePool", {"name": pool, "protectionDomainName": protection_domain}
+            )
+        except BadRequest:
+            found = None
+        if found is None:
+            domain_id = self.protection_domain_id(protection_domain)
+            found = self._query_id("StoragePool", {"name": pool, "protectionDomainId": domain_id})
         if found is None:
             raise NotFound(
                 f"storage pool {pool!r} does not exist in protection domain {protection_domain!r}"
             )
-        self._ids.put(key, found)
         return found
 
     def get_storage_pool(self, pool_id: str) -> StoragePool:
@@ -803,23 +807,25 @@ class GatewayClient:
         )
         base = [*figures, "thickCapacityInUseInKb", snapshots]
         try:
-            stats = self._pool_statistics(pool_id, [*base, self._thin_statistic])
+            return self._pool_capacity(pool_id, [*base, self._thin_statistic], net)
         except BadRequest:
             if self._thin_statistic == "thinCapacityAllocatedInKm":
                 raise
             # Some releases only know the misspelt name of this statistic.
             self._thin_statistic = "thinCapacityAllocatedInKm"
-            stats = self._pool_statistics(pool_id, [*base, self._thin_statistic])
-        return PoolCapacity.from_statistics(stats, net=net)
+            return self._pool_capacity(pool_id, [*base, self._thin_statistic], net)
 
-    def _pool_statistics(self, pool_id: str, properties: list[str]) -> Mapping[str, Any]:
-        def parse(data: Any) -> Mapping[str, Any]:
+    def _pool_capacity(self, pool_id: str, properties: list[str], net: bool) -> PoolCapacity:
+        def parse(data: Any) -> PoolCapacity:
             by_pool = _object(data, "pool statistics keyed by pool id")
             if pool_id in by_pool:
-                return _object(by_pool[pool_id], f"statistics of pool {pool_id}")
-            if len(by_pool) == 1:
-                return _object(next(iter(by_pool.values())), f"statistics of pool {pool_id}")
-            raise InvalidResponse(f"the statistics answer has no entry for pool {pool_id}")
+                stats = by_pool[pool_id]
+            elif len(by_pool) == 1:
+                stats = next(iter(by_pool.values()))
+            else:
+                raise InvalidResponse(f"the statistics answer has no entry for pool {pool_id}")
+            stats = _object(stats, f"statistics of pool {pool_id}")
+            return PoolCapacity.from_statistics(stats, net=net)
 
         return self._request(
             "POST",

@@ -82,32 +82,33 @@ def test_json_error_without_message_still_says_what_happened(gateway, client):
     assert "HTTP 500 without a message" in str(info.value)
 
 
+HTML_404 = "<html><head><title>404 Not Found</title></head><body>nginx</body></html>"
+TRUNCATED = '{"message":"Could not find the volume","httpStat'
+
+
 @pytest.mark.parametrize(
-    ("status", "body", "headers", "expected", "shown"),
+    ("answer", "expected", "shown"),
     [
         (
-            404,
-            "<html><head><title>404 Not Found</title></head><body>nginx</body></html>",
-            {"Content-Type": "text/html"},
+            (404, HTML_404, {"Content-Type": "text/html"}),
             exceptions.GatewayError,
             "text/html answer: 404 Not Found nginx",
         ),
-        (500, "", {}, exceptions.GatewayError, "empty answer"),
+        ((500, "", {}), exceptions.GatewayError, "empty answer"),
         (
-            500,
-            '{"message":"Could not find the volume","httpStat',
-            {"Content-Type": "application/json"},
+            (500, TRUNCATED, {"Content-Type": "application/json"}),
             exceptions.GatewayError,
-            'answer: {"message":"Could not find the volume","httpStat',
+            f"application/json answer: {TRUNCATED}",
         ),
-        (503, "<html>Service Unavailable</html>", {}, exceptions.GatewayUnavailable, "Service"),
-        (502, "", {}, exceptions.GatewayUnavailable, "empty answer"),
-        (400, "bad", {}, exceptions.BadRequest, "untyped answer: bad"),
+        ((503, "<html>Service Unavailable</html>", {}), exceptions.GatewayUnavailable, "Service"),
+        ((502, "", {}), exceptions.GatewayUnavailable, "empty answer"),
+        ((400, "bad", {}), exceptions.BadRequest, "untyped answer: bad"),
     ],
 )
 def test_unreadable_error_bodies_are_classified_by_status_only(
-    gateway, client, status, body, headers, expected, shown
+    gateway, client, answer, expected, shown
 ):
+    status, body, headers = answer
     gateway.get(gateway.url(SDC_PATH), status_code=status, text=body, headers=headers)
 
     with pytest.raises(exceptions.GatewayError) as info:
@@ -198,7 +199,7 @@ def test_lookup_answers_that_are_not_ids_raise_invalid_response(gateway, client,
 def test_unparseable_version_raises_invalid_response(gateway, client, body):
     gateway.get(gateway.url("/api/version"), text=body)
 
-    with pytest.raises(exceptions.InvalidResponse, match="major.minor"):
+    with pytest.raises(exceptions.InvalidResponse, match=r"major\.minor"):
         client.api_version()
 
 

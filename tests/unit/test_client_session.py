@@ -73,9 +73,7 @@ def test_login_without_a_usable_token_fails(gateway, client, body):
 
 
 def test_failed_login_is_retried_on_the_next_call(gateway, client, sdcs):
-    gateway.get(
-        gateway.url("/api/login"), [{"status_code": 503, "text": ""}, {"text": '"fresh"'}]
-    )
+    gateway.get(gateway.url("/api/login"), [{"status_code": 503, "text": ""}, {"text": '"fresh"'}])
 
     with pytest.raises(exceptions.AuthenticationFailed):
         client.list_sdcs()
@@ -320,9 +318,7 @@ def test_tls_failure_tells_how_to_trust_the_gateway(gateway, client):
 def test_secrets_never_reach_the_logs(gateway, client, make_client, caplog):
     caplog.set_level(logging.DEBUG)
     second_token = gateway.TOKEN[::-1]
-    gateway.get(
-        gateway.url("/api/login"), [{"text": f'"{gateway.TOKEN}"'}, {"text": second_token}]
-    )
+    gateway.get(gateway.url("/api/login"), [{"text": f'"{gateway.TOKEN}"'}, {"text": second_token}])
     gateway.get(gateway.url(SDCS_PATH), [{"status_code": 401, "text": ""}, {"json": []}])
     gateway.get(
         gateway.url("/api/instances/Sdc::s1"), **gateway.error("Could not find the SDC", 80)
@@ -413,11 +409,16 @@ def test_from_config_refuses_a_missing_ca_bundle(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("verify_option", "ca_path", "expected"),
-    [(True, None, True), (False, None, False), (False, "/some/ca.pem", False)],
+    ("options", "expected"),
+    [
+        ({"verify_server_certificate": True}, True),
+        ({"verify_server_certificate": False}, False),
+        ({"verify_server_certificate": False, "server_certificate_path": "/some/ca.pem"}, False),
+    ],
 )
-def test_from_config_verify_setting(gateway, sdcs, caplog, verify_option, ca_path, expected):
-    conf = _configured(verify_server_certificate=verify_option, server_certificate_path=ca_path)
+def test_from_config_verify_setting(gateway, sdcs, caplog, options, expected):
+    conf = _configured(**options)
+    ca_path = options.get("server_certificate_path")
 
     client_mod.GatewayClient.from_config(conf).list_sdcs()
 
