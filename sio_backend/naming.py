@@ -154,7 +154,7 @@ def nova_disk(disk_name: str) -> NovaDisk:
         raise _unknown_disk(disk_name) from None
 
 
-def _check_installation_id(installation_id: str) -> str:
+def _check_installation_id(installation_id: str) -> None:
     if not (isinstance(installation_id, str) and _INSTALLATION_ID_RE.fullmatch(installation_id)):
         raise exceptions.ConfigurationError(
             f"[scaleio] installation_identifier must be exactly 4 letters or digits "
@@ -162,7 +162,6 @@ def _check_installation_id(installation_id: str) -> str:
             f"has always used, or pick a new one unique among the clouds sharing the "
             f"PowerFlex system."
         )
-    return installation_id
 
 
 def _canonical_uuid(value: str | uuid.UUID, what: str) -> str:

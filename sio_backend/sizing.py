@@ -16,7 +16,6 @@ import dataclasses
 
 from sio_backend import exceptions, naming
 
-KiB = 1024
 MiB = 1024**2
 GiB = 1024**3
 GRANULARITY_GB = 8

@@ -41,6 +41,12 @@ class TestRounding:
     def test_round_up_gb(self, gb: int, expected: int) -> None:
         assert sizing.round_up_gb(gb) == expected
 
+    @pytest.mark.parametrize(
+        ("size_bytes", "aligned"), [(0, False), (GiB, False), (8 * GiB, True), (24 * GiB, True)]
+    )
+    def test_is_aligned(self, size_bytes: int, aligned: bool) -> None:
+        assert sizing.is_aligned(size_bytes) is aligned
+
     def test_negative_sizes_are_refused(self) -> None:
         with pytest.raises(ValueError, match="negative"):
             sizing.round_up_bytes(-1)
