@@ -214,3 +214,14 @@ def test_error_types_are_value_errors_where_the_caller_erred():
     assert issubclass(exceptions.InvalidArgument, ValueError)
     assert issubclass(exceptions.InvalidVolumeName, exceptions.InvalidArgument)
     assert client_mod.MAX_NAME_LENGTH == 31
+
+
+def test_numbers_sent_as_strings_and_missing_limits_are_tolerated(gateway, client):
+    mapping = {"sdcId": gateway.SDC_ID}  # no sdcIp, no limits
+    body = {**gateway.volume(mapped=[mapping]), "sizeInKb": "8388608"}
+    gateway.get(gateway.volume_url(), json=body)
+
+    volume = client.get_volume(gateway.VOLUME_ID)
+
+    assert volume.size_kb == 8388608
+    assert volume.mapped_sdcs == (client_mod.MappedSdc(gateway.SDC_ID, None, 0, 0),)

@@ -26,7 +26,7 @@ def sdcs(gateway) -> str:
     return full_url
 
 
-@pytest.mark.parametrize("body", ['"{t}"', "{t}", ' "{t}"\n', "{t}\n"])
+@pytest.mark.parametrize("body", ['"{t}"', "{t}", ' "{t}"\n', "{t}\n", '"{t}'])
 def test_login_accepts_quoted_and_bare_tokens(gateway, client, sdcs, body):
     gateway.get(gateway.url("/api/login"), text=body.format(t=gateway.TOKEN))
 

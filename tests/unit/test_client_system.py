@@ -242,6 +242,11 @@ def test_pool_capacity_bad_request_with_both_names_is_raised(gateway, client):
         client.pool_capacity(gateway.POOL_ID)
     assert len(gateway.bodies(gateway.url(STATISTICS))) == 2
 
+    # Once the misspelt name is in use, a refusal is not retried again.
+    with pytest.raises(exceptions.BadRequest):
+        client.pool_capacity(gateway.POOL_ID)
+    assert len(gateway.bodies(gateway.url(STATISTICS))) == 3
+
 
 def test_pool_capacity_accepts_a_single_entry_under_another_key(gateway, client):
     gateway.post(gateway.url(STATISTICS), json={"unexpected-key": CINDER_V3_STATISTICS})
