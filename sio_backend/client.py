@@ -507,6 +507,8 @@ class GatewayClient:
         self._token: str | None = None
         self._login_at = 0.0
         self._last_used = 0.0
+        self._login_attempts = 0
+        self._login_failure: GatewayError | None = None
         self._ids = _TtlCache(ID_CACHE_TTL_S, clock)
         self._version: str | None = None
         self._system_id: str | None = None
@@ -613,15 +615,14 @@ class GatewayClient:
             self._last_used = max(self._last_used, started)
         return response
 
-    def _login_locked(self) -> str:
-        self._token = None
+    def _login(self) -> str:
         response = self._send("GET", "/api/login", None, (self._username, self._password))
-        hint = "check [scaleio] rest_server_username and rest_server_password"
         if not response.ok:
             error = _error_for(response, "GET", "/api/login")
             raise AuthenticationFailed(
                 f"login to the PowerFlex gateway {self.endpoint} as {self._username!r} was "
-                f"refused ({error.message}); {hint}",
+                f"refused ({error.message}); check [scaleio] rest_server_username and "
+                "rest_server_password",
                 status=response.status_code,
                 error_code=error.error_code,
                 method="GET",
@@ -636,29 +637,58 @@ class GatewayClient:
                 method="GET",
                 path="/api/login",
             )
-        now = self._clock()
-        self._token, self._login_at, self._last_used = token, now, now
         LOG.info("Logged in to the PowerFlex gateway %s as %s", self.endpoint, self._username)
         return token
 
+    def _login_locked(self, attempts_seen: int) -> str:
+        """Log in, unless another thread's attempt failed while this one waited
+        for the lock: then fail the same way, so a dead gateway costs every
+        waiting thread one timeout, not one each in turn."""
+        failure = self._login_failure
+        if failure is not None and self._login_attempts != attempts_seen:
+            raise type(failure)(
+                failure.message,
+                status=failure.status,
+                error_code=failure.error_code,
+                rc=failure.rc,
+                details=failure.details,
+                method=failure.method,
+                path=failure.path,
+            ) from failure
+        self._token = None
+        try:
+            token = self._login()
+        except GatewayError as error:
+            self._login_failure = error
+            raise
+        finally:
+            self._login_attempts += 1  # counts finished attempts
+        now = self._clock()
+        self._token, self._login_at, self._last_used = token, now, now
+        self._login_failure = None
+        return token
+
     def _valid_token(self) -> str:
+        attempts_seen = self._login_attempts
         with self._auth_lock:
             now = self._clock()
-            if (
-                self._token is None
-                or now - self._last_used >= IDLE_RENEWAL_S
-                or now - self._login_at >= ABSOLUTE_RENEWAL_S
-            ):
-                return self._login_locked()
-            return self._token
+            if self._token is not None:
+                if now - self._login_at >= ABSOLUTE_RENEWAL_S:
+                    LOG.debug("Renewing the gateway token: it is close to its 8 hour limit")
+                elif now - self._last_used >= IDLE_RENEWAL_S:
+                    LOG.debug("Renewing the gateway token: it has been idle for too long")
+                else:
+                    return self._token
+            return self._login_locked(attempts_seen)
 
     def _relogin(self, failed_token: str) -> str:
         """Single flight: of all threads refused with one token, only the first
         logs in; the others reuse the token it got."""
+        attempts_seen = self._login_attempts
         with self._auth_lock:
             if self._token is not None and self._token != failed_token:
                 return self._token
-            return self._login_locked()
+            return self._login_locked(attempts_seen)
 
     def _call(
         self, method: str, path: str, body: Mapping[str, Any] | None = None
@@ -1102,6 +1132,8 @@ class GatewayClient:
             )
         _check_id(dest_pool_id, "destination pool id")
         volume = self.get_volume(volume_id)
+        if volume.pool_id == dest_pool_id:
+            return
         if volume.vtree_id is None:
             raise InvalidResponse(f"volume {volume_id} has no vtreeId, so it cannot be migrated")
         body = {"destSPId": dest_pool_id, "volTypeConversion": conversion}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -141,15 +142,26 @@ def test_second_refusal_raises_authentication_failed(gateway, client):
     assert gateway.calls().count(f"GET {SDCS_PATH}") == 2
 
 
+def token_of(request) -> str:
+    encoded = request.headers["Authorization"].removeprefix("Basic ")
+    return base64.b64decode(encoded).decode().split(":", 1)[1]
+
+
 class ConcurrentGateway(requests.adapters.BaseAdapter):
     """A transport that answers in the calling thread, without requests-mock's
-    global lock, so requests really overlap. Token "token-1" is refused, but
-    only once every caller holds it."""
+    global lock, so requests really overlap.
 
-    def __init__(self, callers: int) -> None:
+    Logins hand out "token-1", "token-2", ...; "token-1" is refused, but only
+    once every caller holds it. ``login_failure`` makes logins fail instead,
+    after ``login_delay`` seconds.
+    """
+
+    def __init__(self, callers: int, login_failure=None, login_delay=0.0) -> None:
         super().__init__()
         self.logins = 0
         self.tokens: list[str] = []
+        self._login_failure = login_failure
+        self._login_delay = login_delay
         self._lock = threading.Lock()
         self._everyone_refused = threading.Barrier(callers, timeout=10)
 
@@ -157,12 +169,15 @@ class ConcurrentGateway(requests.adapters.BaseAdapter):
         response = requests.Response()
         response.request, response.url, response.encoding = request, request.url, "utf-8"
         response.status_code, response.reason = 200, "OK"
-        token = FakeGatewayAuth.token_of(request)
         if request.path_url == "/api/login":
             with self._lock:
                 self.logins += 1
                 response._content = f'"token-{self.logins}"'.encode()
+            time.sleep(self._login_delay)
+            if self._login_failure is not None:
+                raise self._login_failure
             return response
+        token = token_of(request)
         with self._lock:
             self.tokens.append(token)
         if token == "token-1":
@@ -170,18 +185,11 @@ class ConcurrentGateway(requests.adapters.BaseAdapter):
             response.status_code, response.reason = 401, "Unauthorized"
             response._content = b""
         else:
-            response._content = b'"3.5"' if request.path_url == "/api/version" else b"[]"
+            response._content = b"[]"
         return response
 
     def close(self) -> None:
         pass
-
-
-class FakeGatewayAuth:
-    @staticmethod
-    def token_of(request) -> str:
-        encoded = request.headers["Authorization"].removeprefix("Basic ")
-        return base64.b64decode(encoded).decode().split(":", 1)[1]
 
 
 def test_concurrent_refusals_cause_exactly_one_login(make_client):
@@ -189,7 +197,6 @@ def test_concurrent_refusals_cause_exactly_one_login(make_client):
     transport = ConcurrentGateway(threads)
     gateway_client = make_client()
     gateway_client._session.mount("https://", transport)
-    transport.tokens.clear()
     gateway_client._valid_token()  # logs in: token-1
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
@@ -199,6 +206,34 @@ def test_concurrent_refusals_cause_exactly_one_login(make_client):
     assert transport.logins == 2  # the first login and exactly one re-login
     assert transport.tokens.count("token-1") == threads
     assert transport.tokens.count("token-2") == threads
+
+
+def test_concurrent_callers_share_one_failed_login(make_client):
+    threads = 5
+    refused = requests.exceptions.ConnectionError("connection refused")
+    transport = ConcurrentGateway(threads, login_failure=refused, login_delay=1.0)
+    gateway_client = make_client()
+    gateway_client._session.mount("https://", transport)
+    start = threading.Barrier(threads, timeout=10)
+
+    def call(_):
+        start.wait()
+        with pytest.raises(exceptions.GatewayUnavailable) as info:
+            gateway_client.list_sdcs()
+        return info.value
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        failures = list(pool.map(call, range(threads)))
+
+    # One thread waited out the dead gateway; the others shared its answer.
+    assert transport.logins == 1
+    assert {failure.path for failure in failures} == {"/api/login"}
+    assert all("rest_server_ip" in str(failure) for failure in failures)
+
+    # A later call tries again rather than repeating an old failure forever.
+    with pytest.raises(exceptions.GatewayUnavailable):
+        gateway_client.list_sdcs()
+    assert transport.logins == 2
 
 
 def test_every_request_carries_the_timeout_and_tls_setting(gateway, client):

@@ -728,12 +728,22 @@ def test_migrate_vtree_waits_until_done(gateway, client, volume_url, vtree_url, 
     assert sleeps == [5, 5]
 
 
-def test_migrate_vtree_already_in_the_pool_is_done(gateway, client, volume_url, sleeps):
+def test_migrate_vtree_of_a_volume_in_the_pool_does_nothing(gateway, client, volume_url):
     gateway.get(volume_url, json=gateway.volume(pool_id=DEST_POOL))
-    gateway.post(gateway.action(gateway.VOLUME_ID, "migrateVTree"), **gateway.error("x", 718))
 
     client.migrate_vtree(gateway.VOLUME_ID, DEST_POOL)
 
+    assert gateway.calls() == ["GET /api/login", f"GET {volume_url[len(gateway.BASE) :]}"]
+
+
+def test_migrate_vtree_answered_already_in_the_pool_is_done(gateway, client, volume_url, sleeps):
+    gateway.get(volume_url, json=gateway.volume())
+    migrate = gateway.action(gateway.VOLUME_ID, "migrateVTree")
+    gateway.post(migrate, **gateway.error("x", 718))
+
+    client.migrate_vtree(gateway.VOLUME_ID, DEST_POOL)
+
+    assert len(gateway.bodies(migrate)) == 1
     assert sleeps == []
     assert "/api/instances/VTree::" not in " ".join(gateway.calls())
 
