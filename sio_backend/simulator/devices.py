@@ -128,10 +128,17 @@ class DeviceManager:
             self._suppressed.clear()
 
     def close(self) -> None:
+        """Cancel pending devices and delete every data file and link: the model
+        they belong to lives in memory and is gone when the simulator stops."""
         with self._lock:
             for timer in self._pending.values():
                 timer.cancel()
             self._pending.clear()
+            for directory in self._by_id.values():
+                for link in directory.glob("emc-vol-*"):
+                    link.unlink(missing_ok=True)
+            for data in self._data_dir.glob("*.img"):
+                data.unlink(missing_ok=True)
 
     def _cancel_pending(self, sdc_id: str, volume_id: str) -> None:
         timer = self._pending.pop((sdc_id, volume_id), None)

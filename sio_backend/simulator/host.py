@@ -43,15 +43,15 @@ def simulated_storage(
     allow_non_padded_pools: bool = False,
 ) -> Storage:
     """A Storage for the simulated host whose SDC is ``sdc_name``."""
-    sim_sdc = simulator.sdc(sdc_name)
+    sim_sdc = simulator.sdcs[sdc_name]
     connector = SimulatedConnector(sim_sdc.guid, str(sim_sdc.by_id_dir))
     client = GatewayClient(
         simulator.host,
         simulator.port,
         simulator.username,
         simulator.password,
-        verify=simulator.ca_path or False,
-        scheme="https" if simulator.ca_path else "http",
+        verify=str(simulator.ca_path) if simulator.tls else False,
+        scheme="https" if simulator.tls else "http",
     )
     local = sdc.LocalSdc(sim_sdc.guid, connector=connector, wait_timeout=wait_timeout)
     return Storage(

@@ -74,10 +74,18 @@ class GatewayApi:
             for method, template, handler in self._table()
         ]
 
+    def find(self, method: str, path: str) -> Route | None:
+        """The route a request would take, if any (for logging faulted requests)."""
+        try:
+            return self.match(method, path)[0]
+        except SimulatorError:
+            return None
+
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
         if re.search(r"%2f|%5c", path, re.IGNORECASE):
             # Like the gateway's servlet container: encoded slashes never reach it.
             raise errors.invalid_request(f"the URI {path} contains an encoded slash")
+        path = path.rstrip("/") or "/"  # the legacy getByIp URL ends with a slash
         allowed = False
         for route in self.routes:
             found = route.pattern.match(path)

@@ -68,14 +68,14 @@ class Pipeline:
         plan = self._faults.plan(method, path)
         if plan.latency:
             threading.Event().wait(plan.latency)  # not time.sleep: os-brick's tests patch it
-        route_name = path
         fault = "fail" if plan.failure else ("drop" if plan.drop else None)
         error_code = None
+        route: Route | None = None
         try:
             if plan.failure is not None:
+                route = self._api.find(method, path)
                 raise plan.failure
             route, params = self._api.match(method, path)
-            route_name = route.template
             payload = self._dispatch(
                 route, params, method=method, path=path, headers=headers, body=body
             )
@@ -91,7 +91,7 @@ class Pipeline:
                 time=time.time(),
                 method=method,
                 path=path,
-                route=route_name,
+                route=route.template if route else path,
                 status=None if plan.drop else status,
                 error_code=error_code,
                 duration=time.monotonic() - started,
@@ -142,6 +142,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so clients' connection pools work
     server_version = "SimulatedPowerFlexGateway"
     timeout = 60  # idle keep-alive connections are closed after this
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
     server: GatewayHTTPServer
 
     def do_GET(self) -> None:

@@ -129,7 +129,7 @@ class Simulator:
         self._server = GatewayHTTPServer(self._requested_port, pipeline, context)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
+            kwargs={"poll_interval": 0.05},
             name=f"sio-simulator-{self._server.port}",
             daemon=True,
         )

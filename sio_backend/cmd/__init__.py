@@ -1,0 +1,1 @@
+"""Console commands of sio_backend (``sio-backend <command>``)."""

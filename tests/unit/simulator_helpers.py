@@ -1,0 +1,152 @@
+"""Raw-HTTP helpers and fixtures for the simulator's tests (a pytest plugin).
+
+Test modules load it with ``pytest_plugins = ["simulator_helpers"]``.  The
+helpers speak to the simulator with plain ``requests``, the way real gateway
+clients do, so the tests check the wire behaviour and not the project's
+client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from sio_backend.simulator import Simulator
+
+TIMEOUT = 10
+GIB_KB = 1024 * 1024
+
+
+class FakeClock:
+    """A monotonic clock tests move by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class Gateway:
+    """A logged-in raw HTTP session against one simulator."""
+
+    def __init__(self, sim: Simulator, *, login: bool = True) -> None:
+        self.sim = sim
+        self.session = requests.Session()
+        self.token: str | None = None
+        if login:
+            self.login()
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        # verify per request: a REQUESTS_CA_BUNDLE in the environment would
+        # silently override Session.verify.
+        kwargs.setdefault("verify", str(self.sim.ca_path) if self.sim.ca_path else True)
+        kwargs.setdefault("timeout", TIMEOUT)
+        if "auth" not in kwargs and "headers" not in kwargs and self.token is not None:
+            kwargs["auth"] = ("", self.token)
+        return self.session.request(method, self.sim.url + path, **kwargs)
+
+    def login(self, username: str | None = None, password: str | None = None) -> str:
+        response = self._send(
+            "GET",
+            "/api/login",
+            auth=(username or self.sim.username, password or self.sim.password),
+        )
+        assert response.status_code == 200, response.text
+        assert response.text.startswith('"') and response.text.endswith('"')
+        self.token = response.json()
+        return self.token
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self._send("GET", path, **kwargs)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> requests.Response:
+        if body is not None:
+            kwargs["json"] = body
+        return self._send("POST", path, **kwargs)
+
+    def ok(self, method: str, path: str, body: Any = None) -> Any:
+        """Send, insist on 200, return the decoded body (None when empty)."""
+        response = self._send(method, path, **({"json": body} if body is not None else {}))
+        assert response.status_code == 200, f"{method} {path}: {response.text}"
+        return response.json() if response.content else None
+
+    def error(self, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
+        """Send, insist on an error, return (HTTP status, error body)."""
+        response = self._send(method, path, **({"json": body} if body is not None else {}))
+        assert response.status_code != 200, f"{method} {path} unexpectedly succeeded"
+        error = response.json()
+        assert error["httpStatusCode"] == response.status_code
+        assert set(error) <= {"message", "httpStatusCode", "errorCode", "details"}
+        return response.status_code, error
+
+    # ------------------------------------------------------ conveniences
+    def pool_id(self, pool: str = "sp1", domain: str = "pd1") -> str:
+        return self.ok(
+            "POST",
+            "/api/types/StoragePool/instances/action/queryIdByKey",
+            {"name": pool, "protectionDomainName": domain},
+        )
+
+    def create_volume(
+        self, name: str | None, size_gb: int = 8, *, thin: bool = True, pool: str = "sp1"
+    ) -> str:
+        body = {
+            "storagePoolId": self.pool_id(pool),
+            "volumeSizeInKb": str(size_gb * GIB_KB),
+            "volumeType": "ThinProvisioned" if thin else "ThickProvisioned",
+        }
+        if name is not None:
+            body["name"] = name
+        return self.ok("POST", "/api/types/Volume/instances", body)["id"]
+
+    def volume(self, volume_id: str) -> dict[str, Any]:
+        return self.ok("GET", f"/api/instances/Volume::{volume_id}")
+
+    def action(self, volume_id: str, verb: str, body: Any) -> requests.Response:
+        return self.post(f"/api/instances/Volume::{volume_id}/action/{verb}", body)
+
+    def map(self, volume_id: str, sdc_id: str, *, multiple: bool = True) -> None:
+        response = self.action(
+            volume_id,
+            "addMappedSdc",
+            {"sdcId": sdc_id, "allowMultipleMappings": "TRUE" if multiple else "FALSE"},
+        )
+        assert response.status_code == 200, response.text
+        assert response.content == b""
+
+    def pool_stats(self, pool: str = "sp1") -> dict[str, int]:
+        return self.ok(
+            "GET", f"/api/instances/StoragePool::{self.pool_id(pool)}/relationships/Statistics"
+        )
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def sim(tmp_path: Any) -> Iterator[Simulator]:
+    """A plain-HTTP simulator with two hosts, host1 and host2."""
+    with Simulator(tmp_path / "sim", migration_delay=0.2) as simulator:
+        simulator.add_sdc("host1")
+        simulator.add_sdc("host2")
+        yield simulator
+
+
+@pytest.fixture
+def gw(sim: Simulator) -> Gateway:
+    return Gateway(sim)
+
+
+@pytest.fixture
+def open_gateway() -> type[Gateway]:
+    """The Gateway class, for tests that open sessions of their own."""
+    return Gateway

@@ -1,0 +1,232 @@
+"""SDC emulation: by-id links that appear on mapping, shared sparse data files."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sio_backend.simulator import Simulator
+from sio_backend.simulator.devices import DeviceManager
+
+pytest_plugins = ["simulator_helpers"]
+
+MIB = 1024 * 1024
+
+
+def write(path: Path, offset: int, data: bytes) -> None:
+    with open(path, "r+b") as device:
+        device.seek(offset)
+        device.write(data)
+
+
+def read(path: Path, offset: int, length: int) -> bytes:
+    with open(path, "rb") as device:
+        device.seek(offset)
+        return device.read(length)
+
+
+def wait_for(predicate: Any, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        threading.Event().wait(0.02)
+    return predicate()
+
+
+def test_mapping_makes_the_device_appear_as_a_link_to_the_volume_data(gw: Any) -> None:
+    host1 = gw.sim.sdcs["host1"]
+    volume_id = gw.create_volume("v1")
+    device = host1.device_path(volume_id)
+    assert device.name == f"emc-vol-{gw.sim.system_id}-{volume_id}"
+    assert not device.exists()
+    gw.map(volume_id, host1.id)
+    assert device.is_symlink()
+    assert device.stat().st_size == 8 * 1024 * MIB
+    assert os.listdir(host1.by_id_dir) == [device.name]
+    assert not gw.sim.sdcs["host2"].device_path(volume_id).exists()
+
+
+def test_data_written_on_one_host_reads_back_on_another(gw: Any) -> None:
+    host1, host2 = gw.sim.sdcs["host1"], gw.sim.sdcs["host2"]
+    volume_id = gw.create_volume("shared")
+    gw.map(volume_id, host1.id)
+    gw.map(volume_id, host2.id)
+    payload = os.urandom(4096)
+    write(host1.device_path(volume_id), 5 * MIB, payload)
+    assert read(host2.device_path(volume_id), 5 * MIB, 4096) == payload
+
+
+def test_unmap_removes_the_device_from_that_host_only(gw: Any) -> None:
+    host1, host2 = gw.sim.sdcs["host1"], gw.sim.sdcs["host2"]
+    volume_id = gw.create_volume("v1")
+    gw.map(volume_id, host1.id)
+    gw.map(volume_id, host2.id)
+    assert gw.action(volume_id, "removeMappedSdc", {"sdcId": host1.id}).status_code == 200
+    assert not host1.device_path(volume_id).exists()
+    assert host2.device_path(volume_id).exists()
+    assert gw.action(volume_id, "removeMappedSdc", {"allSdcs": ""}).status_code == 200
+    assert not host2.device_path(volume_id).exists()
+
+
+def test_extend_grows_the_device_and_keeps_the_data(gw: Any) -> None:
+    host1 = gw.sim.sdcs["host1"]
+    volume_id = gw.create_volume("v1")
+    gw.map(volume_id, host1.id)
+    write(host1.device_path(volume_id), 0, b"keep me")
+    assert gw.action(volume_id, "setVolumeSize", {"sizeInGB": "24"}).status_code == 200
+    assert host1.device_path(volume_id).stat().st_size == 24 * 1024 * MIB
+    assert read(host1.device_path(volume_id), 0, 7) == b"keep me"
+
+
+def test_snapshot_is_an_independent_copy_of_that_instant(gw: Any) -> None:
+    host1 = gw.sim.sdcs["host1"]
+    base = gw.create_volume("base")
+    gw.map(base, host1.id)
+    write(host1.device_path(base), 3 * MIB, b"before")
+    result = gw.ok(
+        "POST",
+        f"/api/instances/System::{gw.sim.system_id}/action/snapshotVolumes",
+        {"snapshotDefs": [{"volumeId": base, "snapshotName": "snap"}]},
+    )
+    (snapshot,) = result["volumeIdList"]
+    write(host1.device_path(base), 3 * MIB, b"after!")
+    gw.map(snapshot, host1.id)
+    assert read(host1.device_path(snapshot), 3 * MIB, 6) == b"before"
+    write(host1.device_path(snapshot), 0, b"snapshot only")
+    assert read(host1.device_path(base), 0, 13) == bytes(13)
+    assert read(host1.device_path(base), 3 * MIB, 6) == b"after!"
+
+
+def test_overwrite_volume_content_restores_the_snapshot_data_in_place(gw: Any) -> None:
+    host1 = gw.sim.sdcs["host1"]
+    base = gw.create_volume("base")
+    gw.map(base, host1.id)
+    device = host1.device_path(base)
+    write(device, 0, b"original")
+    (snapshot,) = gw.ok(
+        "POST",
+        "/api/instances/System/action/snapshotVolumes",
+        {"snapshotDefs": [{"volumeId": base, "snapshotName": "snap"}]},
+    )["volumeIdList"]
+    write(device, 0, b"damaged!")
+    write(device, 7 * MIB, b"later data")
+    with open(device, "rb") as held_open:
+        response = gw.action(base, "overwriteVolumeContent", {"srcVolumeId": snapshot})
+        assert response.status_code == 200
+        assert held_open.read(8) == b"original"
+    assert read(device, 7 * MIB, 10) == bytes(10)
+
+
+def test_removing_a_volume_deletes_its_data(gw: Any) -> None:
+    volume_id = gw.create_volume("gone")
+    data = gw.sim.devices.data_path(volume_id)
+    assert data.exists()
+    assert gw.action(volume_id, "removeVolume", {"removeMode": "ONLY_ME"}).status_code == 200
+    assert not data.exists()
+
+
+def test_volume_files_are_sparse_and_thin_statistics_follow_writes(gw: Any) -> None:
+    host1 = gw.sim.sdcs["host1"]
+    volume_id = gw.create_volume("thin", 16)
+    assert gw.sim.devices.allocated_kb(volume_id) < 1024
+    before = gw.pool_stats()
+    gw.map(volume_id, host1.id)
+    write(host1.device_path(volume_id), 0, os.urandom(4 * MIB))
+    after = gw.pool_stats()
+    grown = after["netThinCapacityInUseInKb"] - before["netThinCapacityInUseInKb"]
+    assert 4 * 1024 <= grown <= 4 * 1024 + 64
+    assert after["netUnusedCapacityInKb"] == before["netUnusedCapacityInKb"] - grown
+    assert after["thinCapacityInUseInKb"] == 2 * after["netThinCapacityInUseInKb"]
+
+    gw.ok(
+        "POST",
+        "/api/instances/System/action/snapshotVolumes",
+        {"snapshotDefs": [{"volumeId": volume_id, "snapshotName": "snap"}]},
+    )
+    assert gw.pool_stats()["snapshotCapacityInKb"] == 2 * after["netThinCapacityInUseInKb"]
+
+
+def test_device_delay_then_appearance(tmp_path: Path, open_gateway: Any) -> None:
+    with Simulator(tmp_path / "s", device_delay=0.3) as simulator:
+        host = simulator.add_sdc("host1")
+        gw = open_gateway(simulator)
+        volume_id = gw.create_volume("late")
+        gw.map(volume_id, host.id)
+        assert not host.device_path(volume_id).exists()
+        assert wait_for(host.device_path(volume_id).exists)
+
+
+def test_unmapping_before_a_delayed_device_appears_cancels_it(gw: Any) -> None:
+    host1 = gw.sim.sdcs["host1"]
+    gw.sim.faults.delay_devices(0.2, "host1")
+    volume_id = gw.create_volume("never")
+    gw.map(volume_id, host1.id)
+    gw.action(volume_id, "removeMappedSdc", {"sdcId": host1.id})
+    threading.Event().wait(0.4)
+    assert not host1.device_path(volume_id).exists()
+
+
+def test_suppressed_devices_never_appear_until_restored(gw: Any) -> None:
+    host1, host2 = gw.sim.sdcs["host1"], gw.sim.sdcs["host2"]
+    gw.sim.faults.suppress_devices(host1)
+    first = gw.create_volume("first")
+    gw.map(first, host1.id)
+    gw.map(first, host2.id)
+    assert host2.device_path(first).exists()
+    threading.Event().wait(0.2)
+    assert not host1.device_path(first).exists()
+    gw.sim.faults.restore_devices()
+    second = gw.create_volume("second")
+    gw.map(second, host1.id)
+    assert host1.device_path(second).exists()
+
+
+def test_disconnected_sdc_gets_its_devices_on_reconnect(gw: Any) -> None:
+    host1 = gw.sim.sdcs["host1"]
+    gw.sim.faults.disconnect_sdc("host1")
+    sdc = gw.ok("GET", f"/api/instances/Sdc::{host1.id}")
+    assert sdc["mdmConnectionState"] == "Disconnected"
+    volume_id = gw.create_volume("v1")
+    gw.map(volume_id, host1.id)
+    assert not host1.device_path(volume_id).exists()
+    gw.sim.faults.connect_sdc(host1.id)
+    assert host1.device_path(volume_id).exists()
+    assert gw.ok("GET", f"/api/instances/Sdc::{host1.id}")["mdmConnectionState"] == "Connected"
+
+
+def test_sparse_copy_keeps_holes_and_data(tmp_path: Path) -> None:
+    devices = DeviceManager(tmp_path, "00df72815d3b900f")
+    devices.create("a", 1024 * 1024)  # 1 GiB
+    write(devices.data_path("a"), 100 * MIB, b"x" * 8192)
+    write(devices.data_path("a"), 900 * MIB, b"y")
+    devices.snapshot("a", "b")
+    assert devices.data_path("b").stat().st_size == 1024 * MIB
+    assert devices.allocated_kb("b") <= devices.allocated_kb("a") + 64
+    assert read(devices.data_path("b"), 100 * MIB, 8192) == b"x" * 8192
+    assert read(devices.data_path("b"), 900 * MIB, 1) == b"y"
+
+
+def test_stopping_removes_data_files_and_links(tmp_path: Path, open_gateway: Any) -> None:
+    with Simulator(tmp_path / "kept") as simulator:
+        host = simulator.add_sdc("host1")
+        gw = open_gateway(simulator)
+        volume_id = gw.create_volume("v")
+        gw.map(volume_id, host.id)
+    assert not host.device_path(volume_id).exists()
+    assert list((tmp_path / "kept" / "volumes").iterdir()) == []
+    assert host.by_id_dir.is_dir()
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_own_temporary_state_dir_is_removed(tls: bool) -> None:
+    with Simulator(tls=tls) as simulator:
+        state_dir = simulator.state_dir
+        assert state_dir.is_dir()
+        assert (simulator.ca_path is not None) == tls
+    assert not state_dir.exists()
