@@ -1,0 +1,72 @@
+"""Functional fixtures: a simulated gateway over HTTPS, and real clients of it.
+
+``simulator`` is a running :class:`~sio_backend.simulator.Simulator` with TLS
+on, a temporary state dir and two hosts, ``host1`` and ``host2``
+(``simulator.sdcs["host1"]`` has ``.id``, ``.guid``, ``.ip``, ``.by_id_dir``
+and ``.device_path(volume_id)``).  ``gateway_client`` is the project's
+:class:`~sio_backend.client.GatewayClient` verifying the simulator's
+certificate.  ``make_simulator`` builds other variants (4.x, delays, a fake
+clock); every simulator made is stopped after the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sio_backend.client import GatewayClient
+from sio_backend.simulator import Simulator
+
+
+@pytest.fixture
+def make_simulator(tmp_path: Path) -> Iterator[Callable[..., Simulator]]:
+    """Start a TLS simulator with host1 and host2; keyword arguments override."""
+    started: list[Simulator] = []
+
+    def make(**options: Any) -> Simulator:
+        options.setdefault("tls", True)
+        options.setdefault("migration_delay", 0.2)
+        simulator = Simulator(tmp_path / f"simulator-{len(started)}", **options)
+        started.append(simulator)
+        simulator.start()
+        simulator.add_sdc("host1")
+        simulator.add_sdc("host2")
+        return simulator
+
+    yield make
+    for simulator in started:
+        simulator.stop()
+
+
+@pytest.fixture
+def simulator(make_simulator: Callable[..., Simulator]) -> Simulator:
+    return make_simulator()
+
+
+@pytest.fixture
+def make_client() -> Iterator[Callable[..., GatewayClient]]:
+    """Build clients of a simulator, verifying its certificate; closed after the test."""
+    made: list[GatewayClient] = []
+
+    def make(sim: Simulator, **options: Any) -> GatewayClient:
+        options.setdefault("verify", str(sim.ca_path) if sim.ca_path else True)
+        options.setdefault("timeout", 10)
+        if not sim.tls:
+            options.setdefault("scheme", "http")
+        client = GatewayClient(sim.host, sim.port, sim.username, sim.password, **options)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()
+
+
+@pytest.fixture
+def gateway_client(
+    simulator: Simulator, make_client: Callable[..., GatewayClient]
+) -> GatewayClient:
+    return make_client(simulator)
