@@ -5,18 +5,23 @@ Import it as ``import nova_support`` (pytest puts ``tests/unit`` on
 ``nova.test.NoDBTestCase``; for nova's mix-in bases (e.g.
 ``test_imagebackend._ImageTestCase``) list them first.
 
-Importing this module imports ``nova.tests.unit`` first, which applies
-nova's test-suite concurrency mode to the whole pytest process: eventlet
-monkey patching, as nova's own unit tests run, unless
-``OS_NOVA_DISABLE_EVENTLET_PATCHING=1`` asks for native threading.  Going
-through ``nova.tests.unit`` before ``nova.test`` makes that decision happen
-before ``nova.test``'s own imports load eventlet (futurist does), which is
-what lets the threading mode work at all.
+Importing this module decides nova's concurrency mode for the whole pytest
+process, once: native threading, the mode nova-compute 34 runs in, unless
+``OS_NOVA_DISABLE_EVENTLET_PATCHING`` is set explicitly.  nova's test default,
+eventlet monkey patching, would turn the simulator's server threads into
+green threads that block on a ``selectors`` epoll captured before patching,
+and the process hangs.  Threading mode only works if nothing imported
+eventlet before (futurist and oslo.privsep do, softly), so
+``tests/unit/conftest.py`` imports this module first.
 """
 
 from __future__ import annotations
 
-import nova.tests.unit  # noqa: F401 - must run before nova.test; see the docstring
+import os
+
+os.environ.setdefault("OS_NOVA_DISABLE_EVENTLET_PATCHING", "1")
+
+import nova.tests.unit  # noqa: F401 - nova.monkey_patch.patch() runs here
 from nova import test
 
 
