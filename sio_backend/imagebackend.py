@@ -9,6 +9,7 @@ the storage, never of the local filesystem).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import nova.conf
@@ -19,7 +20,16 @@ from nova.virt.libvirt import utils as libvirt_utils
 from oslo_log import log as logging
 from oslo_utils import units
 
-from sio_backend import exceptions, flavor, naming, privileged, sdc, sizing, storage
+from sio_backend import (
+    exceptions,
+    flavor,
+    naming,
+    nova_errors,
+    privileged,
+    sdc,
+    sizing,
+    storage,
+)
 from sio_backend.client import Volume
 from sio_backend.image_model import ScaleIOVolumeImage
 
@@ -83,10 +93,8 @@ class ScaleIOImage(imagebackend.Image):
     def _find_volume(self) -> Volume | None:
         if not self._looked_up:
             if self._volume_id is not None:
-                self._volume = self.storage.get(self._volume_id)
-                self.volume_name = self._volume.name
-            else:
-                self._volume = self.storage.find(self.volume_name)
+                return self._remember(self.storage.get(self._volume_id))
+            self._volume = self.storage.find(self.volume_name)
             self._looked_up = True
         return self._volume
 
@@ -99,6 +107,9 @@ class ScaleIOImage(imagebackend.Image):
     def _remember(self, volume: Volume) -> Volume:
         self._volume, self._volume_id, self._looked_up = volume, volume.id, True
         self.volume_name = volume.name
+        owner = naming.parse_volume_name(volume.name)
+        if self.disk_name is None and isinstance(owner, naming.InstanceVolumeName):
+            self.disk_name = owner.disk_name
         return volume
 
     def _placement(self) -> flavor.DiskPlacement:
@@ -126,59 +137,53 @@ class ScaleIOImage(imagebackend.Image):
                 self.resize_image(size)
             return
         if "ephemeral_size" in kwargs:
-            size_bytes = self._flavor_size(size, "ephemeral")
-            self._create_in_place(size_bytes, prepare_template, **kwargs)
+            volume = self._create_volume(self._volume_size(size))
+            with self.storage.removed_on_error(volume):
+                prepare_template(target=self._attach(volume), **kwargs)
             return
+        # Root and rescue disks from an image, swap from a file nova builds.
         if not os.path.exists(base):
             prepare_template(target=base, **kwargs)
-        self._create_from_base(base, size, "swap" if "swap_mb" in kwargs else "root")
-
-    def _flavor_size(self, size: int | None, kind: str) -> int:
-        try:
-            return sizing.disk_size_bytes(
-                size,
-                kind=kind,
-                disk_name=self.disk_name,
-                flavor_name=self.instance.flavor.name,
-                policy=CONF.scaleio.disk_size_policy,
-            )
-        except exceptions.DiskSizeNotSupported as err:
-            raise sizing.to_nova_exception(err, self.instance) from err
-
-    def _create_volume(self, size_bytes: int, placement: flavor.DiskPlacement) -> Volume:
-        return self._remember(self.storage.create(self.volume_name, placement, size_bytes))
-
-    def _create_in_place(self, size_bytes: int, prepare_template, **kwargs) -> None:
-        volume = self._create_volume(size_bytes, self._placement())
-        with self.storage.removed_on_error(volume):
-            path = self._attach(volume)
-            prepare_template(target=path, **kwargs)
-
-    def _create_from_base(self, base: str, size: int | None, kind: str) -> None:
         info = images.qemu_img_info(base)
-        base_size = info.virtual_size
-        placement = self._placement()
         if size and not self._is_rescue():
-            self.verify_base_size(base, size, base_size=base_size)
-            size_bytes = self._flavor_size(size, kind)
-        else:
-            # root_gb = 0 and rescue disks: as big as the image, rounded up, thin.
-            size_bytes = sizing.round_up_bytes(max(size or 0, base_size))
-            placement = placement.as_thin()
-        volume = self._create_volume(size_bytes, placement)
+            self.verify_base_size(base, size, base_size=info.virtual_size)
+        volume = self._create_volume(self._volume_size(size, info.virtual_size))
         with self.storage.removed_on_error(volume):
-            path = self._attach(volume)
             privileged.convert_image(
                 base,
                 info.file_format,
-                path,
+                self._attach(volume),
                 "raw",
                 target_exists=True,
                 target_is_zero=self.storage.reads_zeros(volume),
             )
 
     def _is_rescue(self) -> bool:
-        return bool(self.disk_name and self.disk_name.endswith(".rescue"))
+        return bool(self.disk_name and self.disk_name.endswith(naming.RESCUE_SUFFIX))
+
+    def _volume_size(self, size: int | None, image_size: int | None = None) -> sizing.VolumeSize:
+        try:
+            volume_size = sizing.disk_volume_size(
+                flavor.flavor_label(self.instance.flavor),
+                self.disk_name,
+                size,
+                policy=CONF.scaleio.disk_size_policy,
+                image_size_bytes=image_size,
+            )
+        except exceptions.FlavorNotSupported as err:
+            raise nova_errors.to_nova_exception(err) from err
+        if volume_size is None:
+            raise exception.InvalidInput(
+                message=f"Disk {self.disk_name} of instance {self.instance.uuid} has size 0"
+            )
+        return volume_size
+
+    def _create_volume(self, volume_size: sizing.VolumeSize) -> Volume:
+        placement = self._placement()
+        if volume_size.always_thin:
+            placement = placement.as_thin()
+        volume = self.storage.create(self.volume_name, placement, volume_size.size_bytes)
+        return self._remember(volume)
 
     def resize_image(self, size: int) -> None:
         volume = self._require_volume()
@@ -207,7 +212,8 @@ class ScaleIOImage(imagebackend.Image):
             raise exception.ImageUnacceptable(
                 image_id=self.volume_name, reason=f"unknown snapshot name {name}"
             )
-        return naming.resize_snapshot_name(self.volume_name)
+        owner = naming.parse_volume_name(self.volume_name)
+        return dataclasses.replace(owner, kind=naming.VolumeKind.RESIZE_SNAPSHOT).volume_name
 
     def create_snap(self, name: str) -> None:
         volume = self._require_volume()
