@@ -17,6 +17,7 @@ from nova import exception
 from nova.virt import images
 from nova.virt.libvirt import imagebackend
 from nova.virt.libvirt import utils as libvirt_utils
+from oslo_concurrency import processutils
 from oslo_log import log as logging
 from oslo_utils import units
 
@@ -149,14 +150,20 @@ class ScaleIOImage(imagebackend.Image):
             self.verify_base_size(base, size, base_size=info.virtual_size)
         volume = self._create_volume(self._volume_size(size, info.virtual_size))
         with self.storage.removed_on_error(volume):
-            privileged.convert_image(
-                base,
-                info.file_format,
-                self._attach(volume),
-                "raw",
-                target_exists=True,
-                target_is_zero=self.storage.reads_zeros(volume),
-            )
+            try:
+                privileged.convert_image(
+                    base,
+                    info.file_format,
+                    self._attach(volume),
+                    "raw",
+                    target_exists=True,
+                    target_is_zero=self.storage.reads_zeros(volume),
+                )
+            except processutils.ProcessExecutionError as err:
+                raise exception.ImageUnacceptable(
+                    image_id=kwargs.get("image_id", base),
+                    reason=f"writing it onto volume {volume.name} failed: {err}",
+                ) from err
 
     def _is_rescue(self) -> bool:
         return bool(self.disk_name and self.disk_name.endswith(naming.RESCUE_SUFFIX))
