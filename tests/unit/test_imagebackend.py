@@ -12,15 +12,21 @@ import inspect
 from unittest import mock
 
 import ddt
+import fixtures
+import libvirt
 import nova.conf
 import nova_support
 from nova import exception, objects
 from nova.tests.unit.virt.libvirt import test_imagebackend
 from nova.virt.image import model as imgmodel
+from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import imagebackend
 from oslo_utils import units
+from oslo_utils.fixture import uuidsentinel as uuids
 
 from sio_backend import storage
+from sio_backend.client import Volume
+from sio_backend.flavor import DiskPlacement
 from sio_backend.image_model import ScaleIOVolumeImage
 from sio_backend.imagebackend import ScaleIOImage
 from sio_backend.simulator import Simulator
@@ -41,6 +47,7 @@ class SimulatedBackendMixin:
             default_storage_pool_name="sp1",
             group="scaleio",
         )
+        self.flags(lock_path=self.useFixture(fixtures.TempDir()).path, group="oslo_concurrency")
         self.sim = Simulator()
         self.sim.start()
         self.addCleanup(self.sim.stop)
@@ -50,6 +57,10 @@ class SimulatedBackendMixin:
         )
         storage.register(CONF.host, self.storage)
         self.addCleanup(storage.unregister, CONF.host)
+
+    def create_volume(self, instance_uuid: str, disk_name: str) -> Volume:
+        name = self.storage.disk_volume_name(instance_uuid, disk_name)
+        return self.storage.create(name, DiskPlacement("pd1", "sp1", thin=True), 8 * units.Gi)
 
     def make_flavor(self, **kwargs) -> objects.Flavor:
         values = {
@@ -164,3 +175,77 @@ class ScaleIOImageGenericTestCase(
     def test_missing_volume_path_is_disk_not_found(self):
         image = self.image_class(self.INSTANCE, "disk.local")
         self.assertRaises(exception.DiskNotFound, getattr, image, "path")
+
+
+class DomainXmlValidationTestCase(SimulatedBackendMixin, nova_support.NovaTestCase):
+    """libvirt itself accepts the disk XML the backend generates."""
+
+    def setUp(self):
+        super().setUp()
+        self.start_simulated_host()
+
+    def test_disk_xml_defines_in_libvirt_test_driver(self):
+        instance = objects.Instance(uuid=uuids.instance, flavor=self.make_flavor())
+        guest = vconfig.LibvirtConfigGuest()
+        guest.virt_type = "test"
+        guest.name = "sio-validate"
+        guest.uuid = instance.uuid
+        guest.memory = 512 * units.Ki
+        guest.vcpus = 1
+        guest.os_type = "hvm"
+        guest.os_mach_type = "pc"
+        devices = (
+            ("disk", "vda", "virtio"),
+            ("disk.local", "vdb", "virtio"),
+            ("disk.swap", "sda", "scsi"),
+        )
+        for unit, (disk_name, dev, bus) in enumerate(devices):
+            name = self.storage.disk_volume_name(instance.uuid, disk_name)
+            placement = mock.Mock(
+                protection_domain="pd1", storage_pool="sp1", thin=True, has_qos=False
+            )
+            self.storage.create(name, placement, 8 * units.Gi)
+            image = ScaleIOImage(
+                instance=instance,
+                disk_name=disk_name,
+                disk_info_mapping={"bus": bus, "dev": dev, "type": "disk"},
+            )
+            guest.add_device(
+                image.libvirt_info(
+                    cache_mode="none",
+                    extra_specs={"quota:disk_total_iops_sec": "500"},
+                    boot_order="1" if unit == 0 else None,
+                    disk_unit=unit if bus == "scsi" else None,
+                )
+            )
+        controller = vconfig.LibvirtConfigGuestController()
+        controller.type = "scsi"
+        controller.model = "virtio-scsi"
+        controller.index = 0
+        guest.add_device(controller)
+        xml = guest.to_xml()
+        conn = libvirt.open("test:///default")
+        try:
+            domain = conn.defineXMLFlags(xml, libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
+            defined = domain.XMLDesc()
+            domain.undefine()
+        finally:
+            conn.close()
+        for disk_name in ("disk", "disk.local", "disk.swap"):
+            volume = self.storage.find(self.storage.disk_volume_name(instance.uuid, disk_name))
+            self.assertIn(f"emc-vol-{self.sim.system_id}-{volume.id}", defined)
+        self.assertIn("io='native'", defined)
+
+    def test_libvirt_rejects_broken_xml(self):
+        """The check above can fail: libvirt refuses an invalid disk element."""
+        conn = libvirt.open("test:///default")
+        try:
+            bad = (
+                "<domain type='test'><name>x</name><memory>1024</memory><os><type>hvm</type></os>"
+                "<devices><disk type='block' device='disk'><bogus/></disk></devices></domain>"
+            )
+            self.assertRaises(
+                libvirt.libvirtError, conn.defineXMLFlags, bad, libvirt.VIR_DOMAIN_DEFINE_VALIDATE
+            )
+        finally:
+            conn.close()
