@@ -1,8 +1,14 @@
-"""Settings every test process needs before nova is imported."""
+"""Decide nova's concurrency mode before any test module imports eventlet.
+
+nova-compute 34 runs on native threads, and so do these tests (see
+tests/unit/nova_support.py for why eventlet would hang the simulator).
+nova refuses threading mode once something has imported eventlet, and
+oslo.privsep and futurist do, so the decision is made here, in the first
+file pytest loads, whatever subset of the tests runs.
+"""
 
 import os
 
-# nova-compute 34 runs on native threads (nova.monkey_patch with the
-# threading backend), and so must its tests here: the simulator serves from
-# a real thread, which eventlet's green threads would starve.
 os.environ.setdefault("OS_NOVA_DISABLE_EVENTLET_PATCHING", "1")
+
+import nova.tests.unit  # noqa: E402, F401 - runs nova.monkey_patch.patch()
