@@ -57,6 +57,7 @@ from sio_backend.exceptions import (
     VolumeConflict,
     error_class_for,
 )
+from sio_backend.sizing import round_up_gb
 
 if TYPE_CHECKING:
     from oslo_config import cfg
@@ -64,7 +65,6 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 KB_PER_GB = 1024 * 1024
-GRANULARITY_GB = 8
 MAX_NAME_LENGTH = 31
 THIN = "ThinProvisioned"
 THICK = "ThickProvisioned"
@@ -86,11 +86,6 @@ _SNIPPET_LENGTH = 200
 _ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]+")
 _BARE_SCALAR = re.compile(r"[A-Za-z0-9_.:+/=-]+")
 _VERSION = re.compile(r"(\d+)\.(\d+)")
-
-
-def _round_up_gb(size_gb: int) -> int:
-    """PowerFlex allocates in 8 GiB units; this is the size a volume really gets."""
-    return -(-size_gb // GRANULARITY_GB) * GRANULARITY_GB
 
 
 def _check_volume_name(name: str) -> None:
@@ -881,7 +876,7 @@ class GatewayClient:
         _check_id(pool_id, "storage pool id")
         if size_gb <= 0:
             raise InvalidArgument(f"volume {name!r}: size must be positive, got {size_gb} GiB")
-        size_kb = _round_up_gb(size_gb) * KB_PER_GB
+        size_kb = round_up_gb(size_gb) * KB_PER_GB
         volume_type = THIN if thin else THICK
         body = {
             "storagePoolId": pool_id,
@@ -980,7 +975,7 @@ class GatewayClient:
         """Grow to ``size_gb`` rounded up to 8 GiB; the gateway itself does not round."""
         if size_gb <= 0:
             raise InvalidArgument(f"volume {volume_id}: size must be positive, got {size_gb} GiB")
-        target_gb = _round_up_gb(size_gb)
+        target_gb = round_up_gb(size_gb)
         target_kb = target_gb * KB_PER_GB
         volume = self.get_volume(volume_id)
         if volume.size_kb == target_kb:
