@@ -11,4 +11,4 @@ import os
 
 os.environ.setdefault("OS_NOVA_DISABLE_EVENTLET_PATCHING", "1")
 
-import nova.tests.unit  # noqa: E402, F401 - runs nova.monkey_patch.patch()
+import nova.tests.unit  # noqa: F401 - runs nova.monkey_patch.patch()

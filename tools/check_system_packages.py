@@ -17,8 +17,8 @@ BINDEP = pathlib.Path(__file__).resolve().parent.parent / "bindep.txt"
 
 def wanted_packages() -> list[str]:
     packages = []
-    for line in BINDEP.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
+    for raw in BINDEP.read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
         if line and "platform:dpkg" in line:
             packages.append(line.split()[0])
     return packages
@@ -43,8 +43,9 @@ def main() -> int:
         return 0
     if os.geteuid() != 0:
         print(
-            "Missing Debian packages: {}. Install them with: "
-            "sudo apt-get install {}".format(", ".join(missing), " ".join(missing)),
+            "Missing Debian packages: {}. Install them with: sudo apt-get install {}".format(
+                ", ".join(missing), " ".join(missing)
+            ),
             file=sys.stderr,
         )
         return 1
