@@ -10,9 +10,6 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-# Imported before any test module: decides nova's concurrency mode before
-# anything loads eventlet (see nova_support).
-import nova_support  # noqa: F401
 import pytest
 import requests_mock
 

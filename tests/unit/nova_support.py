@@ -11,8 +11,9 @@ process, once: native threading, the mode nova-compute 34 runs in, unless
 eventlet monkey patching, would turn the simulator's server threads into
 green threads that block on a ``selectors`` epoll captured before patching,
 and the process hangs.  Threading mode only works if nothing imported
-eventlet before (futurist and oslo.privsep do, softly), so
-``tests/unit/conftest.py`` imports this module first.
+eventlet before (futurist and oslo.privsep do, softly), so the root
+``tests/conftest.py`` makes the same decision before any test module loads;
+this module repeats it for processes started without that conftest.
 """
 
 from __future__ import annotations
