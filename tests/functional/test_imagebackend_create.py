@@ -256,3 +256,78 @@ def test_unpadded_pool_is_refused_before_anything_is_created(hosts, simulator, q
     with pytest.raises(Exception, match="zero padding"):
         image.cache(fetch_func=copy_fetch(qcow2_image), filename="image-1", size=8 * GiB)
     assert hosts["host1"].find(image.volume_name) is None
+
+
+def root_disk(instance, qcow2_image, size_gb=8) -> ScaleIOImage:
+    image = ScaleIOImage(
+        instance=instance,
+        disk_name="disk",
+        disk_info_mapping={"bus": "virtio", "dev": "vda", "type": "disk"},
+    )
+    image.cache(fetch_func=copy_fetch(qcow2_image), filename="image-1", size=size_gb * GiB)
+    return image
+
+
+def test_resize_grows_the_volume_and_the_host_sees_it(hosts, qcow2_image):
+    image = root_disk(make_instance(), qcow2_image)
+    image.resize_image(16 * GiB)
+    volume = volume_of(hosts["host1"], image)
+    assert volume.size_kb * units.Ki == 16 * GiB
+    # os-brick's extend_volume (rescan + blockdev) reported the new size.
+    assert Path(image.path).stat().st_size == 16 * GiB
+    assert read_at(image.path, 4 * units.Mi, units.Mi) == PATTERN
+
+
+def test_qos_limits_from_the_flavor_are_applied_after_mapping(hosts, simulator, qcow2_image):
+    instance = make_instance(
+        extra_specs={"disk:iops_limit": "500", "disk:bandwidth_limit_mbps": "100"}
+    )
+    image = root_disk(instance, qcow2_image)
+    (mapping,) = volume_of(hosts["host1"], image).mapped_sdcs
+    assert mapping.sdc_id == simulator.sdcs["host1"].id
+    assert mapping.iops_limit == 500
+    assert mapping.bandwidth_limit_kbps == 100 * 1024
+
+
+def test_resize_revert_rolls_back_to_the_snapshot(hosts, qcow2_image):
+    instance = make_instance()
+    image = root_disk(instance, qcow2_image)
+    image.create_snap("nova-resize")
+    image.resize_image(16 * GiB)
+    with open(image.path, "r+b") as device:  # the guest writes after the resize
+        device.seek(4 * units.Mi)
+        device.write(b"\x00" * units.Mi)
+    image.rollback_to_snap("nova-resize")
+    image.remove_snap("nova-resize")
+    reverted = ScaleIOImage(
+        instance=instance,
+        disk_name="disk",
+        disk_info_mapping={"bus": "virtio", "dev": "vda", "type": "disk"},
+    )
+    reverted.libvirt_info(cache_mode="none", extra_specs={})
+    volume = volume_of(hosts["host1"], reverted)
+    assert volume.size_kb * units.Ki == 8 * GiB
+    assert read_at(reverted.path, 4 * units.Mi, units.Mi) == PATTERN
+    assert hosts["host1"].find(reverted._snapshot_name("nova-resize")) is None
+
+
+def test_confirm_removes_the_snapshot(hosts, qcow2_image):
+    instance = make_instance()
+    image = root_disk(instance, qcow2_image)
+    image.create_snap("nova-resize")
+    image.create_snap("nova-resize")  # a retried resize does not fail
+    snap_name = image._snapshot_name("nova-resize")
+    assert hosts["host1"].find(snap_name) is not None
+    image.remove_snap("nova-resize")
+    assert hosts["host1"].find(snap_name) is None
+    image.remove_snap("nova-resize", ignore_errors=True)
+
+
+def test_snapshot_extract_writes_the_disk_to_a_file(hosts, qcow2_image, tmp_path):
+    image = root_disk(make_instance(), qcow2_image)
+    target = tmp_path / "snapshot.qcow2"
+    image.snapshot_extract(str(target), "qcow2")
+    subprocess.run(
+        ["qemu-img", "compare", "-q", "-f", "qcow2", "-F", "qcow2", str(qcow2_image), str(target)],
+        check=True,
+    )
