@@ -10,6 +10,7 @@ the :class:`DataPlane` protocol, so the model can be tested on its own.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import itertools
 import re
 import secrets
@@ -37,6 +38,7 @@ REMOVE_MODES = ("ONLY_ME", "INCLUDING_DESCENDANTS", "DESCENDANTS_ONLY", "WHOLE_V
 CONVERSIONS = ("NoConversion", "ThickToThin", "ThinToThick")
 
 _PRINTABLE_NO_SPACE = re.compile(r"^[\x21-\x7e]+$")
+_FIRST_SDC_IP = ipaddress.IPv4Address("198.18.0.11")  # the benchmarking range, never routed
 
 
 class DataPlane(Protocol):
@@ -197,7 +199,7 @@ class GatewayState:
         self._volumes: dict[str, Volume] = {}
         self._vtrees: dict[str, VTree] = {}
         self._snapshot_groups: dict[str, list[str]] = {}
-        self._ip_counter = itertools.count(11)
+        self._ip_counter = itertools.count()
 
     # ----------------------------------------------------------- identifiers
     def _new_id(self, kind: str) -> str:
@@ -262,7 +264,7 @@ class GatewayState:
             id=self._new_id("sdc"),
             name=name,
             guid=str(uuid.UUID(guid) if guid else uuid.uuid4()).upper(),
-            ip=ip or f"192.0.2.{next(self._ip_counter)}",
+            ip=ip or str(_FIRST_SDC_IP + next(self._ip_counter)),
             connected=connected,
         )
         self._sdcs[sdc.id] = sdc
