@@ -114,7 +114,10 @@ class ScaleIOImage(imagebackend.Image):
         return volume
 
     def _placement(self) -> flavor.DiskPlacement:
-        return flavor.placement_for(self.instance.flavor, CONF.scaleio)
+        try:
+            return flavor.placement_for(self.instance.flavor, CONF.scaleio)
+        except exceptions.FlavorNotSupported as err:
+            raise nova_errors.to_nova_exception(err) from err
 
     def _attach(self, volume: Volume) -> str:
         self._path = self.storage.attach(volume, self._placement())

@@ -182,19 +182,35 @@ class Storage:
         if newly_mapped:
             self.client.map_volume(volume.id, sdc.id, allow_multiple=True)
         try:
-            if placement is not None and placement.has_qos:
-                self.client.set_sdc_limits(
-                    volume.id,
-                    sdc.id,
-                    iops_limit=placement.iops_limit,
-                    bandwidth_limit_kbps=placement.bandwidth_limit_kbps,
-                )
+            if placement is not None:
+                self._apply_qos(volume, sdc.id, placement)
             return self.sdc.wait_for_device(self.system_id(), volume.id, volume.name)
         except BaseException:
             if newly_mapped:
                 LOG.warning("Rolling back the mapping of %s to this host", volume.name)
                 self._unmap_quietly(volume, sdc.id)
             raise
+
+    def _apply_qos(self, volume: Volume, sdc_id: str, placement: DiskPlacement) -> None:
+        """Make this host's limits on the volume those of the flavor (0 = unlimited).
+
+        Limits left by an earlier flavor are cleared too, so a resize to a
+        flavor without QoS does not keep the old ones.
+        """
+        current = next((m for m in volume.mapped_sdcs if m.sdc_id == sdc_id), None)
+        have = {
+            "iops_limit": current.iops_limit if current else 0,
+            "bandwidth_limit_kbps": current.bandwidth_limit_kbps if current else 0,
+        }
+        wanted = {
+            "iops_limit": placement.iops_limit or 0,
+            "bandwidth_limit_kbps": placement.bandwidth_limit_kbps or 0,
+        }
+        changes = {key: value for key, value in wanted.items() if have[key] != value}
+        # Gateways have refused clearing both limits in one request; send them apart.
+        batches = [changes] if any(changes.values()) else [{k: v} for k, v in changes.items()]
+        for batch in batches:
+            self.client.set_sdc_limits(volume.id, sdc_id, **batch)
 
     def _unmap_quietly(self, volume: Volume, sdc_id: str) -> None:
         try:

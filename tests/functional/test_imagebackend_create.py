@@ -287,6 +287,24 @@ def test_qos_limits_from_the_flavor_are_applied_after_mapping(hosts, simulator, 
     assert mapping.sdc_id == simulator.sdcs["host1"].id
     assert mapping.iops_limit == 500
     assert mapping.bandwidth_limit_kbps == 100 * 1024
+    # Resized to a flavor without QoS: the next start clears the old limits.
+    instance.flavor.extra_specs = {}
+    ScaleIOImage(
+        instance=instance,
+        disk_name="disk",
+        disk_info_mapping={"bus": "virtio", "dev": "vda", "type": "disk"},
+    ).libvirt_info(cache_mode="none", extra_specs={})
+    (mapping,) = volume_of(hosts["host1"], image).mapped_sdcs
+    assert (mapping.iops_limit, mapping.bandwidth_limit_kbps) == (0, 0)
+
+
+def test_invalid_extra_spec_aborts_the_build(hosts, qcow2_image):
+    image = ScaleIOImage(
+        instance=make_instance(extra_specs={"disk:iops_limit": "5"}), disk_name="disk"
+    )
+    with pytest.raises(exception.InvalidInput, match="disk:iops_limit"):
+        image.cache(fetch_func=copy_fetch(qcow2_image), filename="image-1", size=8 * GiB)
+    assert hosts["host1"].find(image.volume_name) is None
 
 
 def test_resize_revert_rolls_back_to_the_snapshot(hosts, qcow2_image):
