@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import requests_mock
+from simulator_helpers import FakeClock
 
 from sio_backend import client as client_mod
 
@@ -102,19 +103,6 @@ class FakeGateway(requests_mock.Mocker):
         if error_code is not None:
             body["errorCode"] = error_code
         return {"status_code": status, "json": body}
-
-
-class FakeClock:
-    """A monotonic clock that only moves when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
