@@ -22,7 +22,7 @@ from nova.virt.libvirt import driver as libvirt_driver
 from oslo_config import fixture as config_fixture
 from oslo_utils import units
 
-from sio_backend import privileged, storage
+from sio_backend import exceptions, privileged, storage
 from sio_backend.imagebackend import ScaleIOImage
 from sio_backend.simulator.host import simulated_storage
 
@@ -349,3 +349,28 @@ def test_snapshot_extract_writes_the_disk_to_a_file(hosts, qcow2_image, tmp_path
         ["qemu-img", "compare", "-q", "-f", "qcow2", "-F", "qcow2", str(qcow2_image), str(target)],
         check=True,
     )
+
+
+def test_device_that_never_appears_rolls_back(simulator, nova_conf, qcow2_image):
+    host = simulated_storage(simulator, "host1", installation_id=IID, wait_timeout=0.5)
+    storage.register("host1", host)
+    try:
+        simulator.faults.suppress_devices("host1")
+        image = ScaleIOImage(instance=make_instance(), disk_name="disk")
+        with pytest.raises(exceptions.DeviceNotFound, match=image.volume_name):
+            image.cache(fetch_func=copy_fetch(qcow2_image), filename="image-1", size=8 * GiB)
+        assert host.find(image.volume_name) is None
+    finally:
+        storage.unregister("host1")
+
+
+def test_device_that_appears_late_is_waited_for(simulator, nova_conf, qcow2_image):
+    host = simulated_storage(simulator, "host1", installation_id=IID, wait_timeout=5)
+    storage.register("host1", host)
+    try:
+        simulator.faults.delay_devices(1.0, sdc="host1")
+        image = ScaleIOImage(instance=make_instance(), disk_name="disk")
+        image.cache(fetch_func=copy_fetch(qcow2_image), filename="image-1", size=8 * GiB)
+        assert read_at(image.path, 4 * units.Mi, units.Mi) == PATTERN
+    finally:
+        storage.unregister("host1")
