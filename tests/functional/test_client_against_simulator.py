@@ -6,9 +6,9 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
+from device_io import read, write
 from oslo_config import cfg
 
 from sio_backend import conf as sio_conf
@@ -33,18 +33,6 @@ class FakeClock:
 
 def pool(client: GatewayClient) -> str:
     return client.storage_pool_id("pd1", "sp1")
-
-
-def write(path: Path, offset: int, data: bytes) -> None:
-    with open(path, "r+b") as device:
-        device.seek(offset)
-        device.write(data)
-
-
-def read(path: Path, offset: int, length: int) -> bytes:
-    with open(path, "rb") as device:
-        device.seek(offset)
-        return device.read(length)
 
 
 # ------------------------------------------------------------------- system

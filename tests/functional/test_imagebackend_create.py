@@ -17,6 +17,7 @@ from pathlib import Path
 import nova.conf
 import nova.privsep
 import pytest
+from device_io import read, write
 from nova import exception, objects
 from nova.virt.libvirt import driver as libvirt_driver
 from oslo_config import fixture as config_fixture
@@ -102,12 +103,6 @@ def copy_fetch(source: Path):
     return fetch
 
 
-def read_at(path: str, offset: int, length: int) -> bytes:
-    with open(path, "rb") as device:
-        device.seek(offset)
-        return device.read(length)
-
-
 def volume_of(host: storage.Storage, image: ScaleIOImage):
     return host.find(image.volume_name)
 
@@ -133,7 +128,7 @@ def test_root_disk_from_qcow2_image(hosts, simulator, qcow2_image):
         ["qemu-img", "compare", "-q", "-f", "qcow2", "-F", "raw", str(qcow2_image), image.path],
         check=True,
     )
-    assert read_at(image.path, 4 * units.Mi, units.Mi) == PATTERN
+    assert read(image.path, 4 * units.Mi, units.Mi) == PATTERN
 
 
 def test_root_gb_zero_and_rescue_are_sized_from_the_image_and_thin(hosts, qcow2_image):
@@ -144,7 +139,7 @@ def test_root_gb_zero_and_rescue_are_sized_from_the_image_and_thin(hosts, qcow2_
         volume = volume_of(hosts["host1"], image)
         assert volume.size_kb * units.Ki == 8 * GiB
         assert volume.thin
-        assert read_at(image.path, 4 * units.Mi, units.Mi) == PATTERN
+        assert read(image.path, 4 * units.Mi, units.Mi) == PATTERN
 
 
 def test_ephemeral_disk_gets_a_filesystem_on_the_device(hosts):
@@ -162,7 +157,7 @@ def test_ephemeral_disk_gets_a_filesystem_on_the_device(hosts):
     volume = volume_of(hosts["host1"], image)
     assert volume.size_kb * units.Ki == 8 * GiB
     # ext4 superblock magic 0xEF53 at byte 1080.
-    assert read_at(image.path, 1080, 2) == b"\x53\xef"
+    assert read(image.path, 1080, 2) == b"\x53\xef"
 
 
 def test_swap_disk(hosts):
@@ -177,7 +172,7 @@ def test_swap_disk(hosts):
     )
     volume = volume_of(hosts["host1"], image)
     assert volume.size_kb * units.Ki == 8 * GiB
-    assert read_at(image.path, 4096 - 10, 10) == b"SWAPSPACE2"
+    assert read(image.path, 4096 - 10, 10) == b"SWAPSPACE2"
 
 
 def test_existing_volume_is_mapped_on_another_host_and_grown(
@@ -199,7 +194,7 @@ def test_existing_volume_is_mapped_on_another_host_and_grown(
     assert volume.size_kb * units.Ki == 16 * GiB
     assert simulator.sdcs["host2"].id in volume.mapped_sdc_ids
     assert Path(image.path).stat().st_size == 16 * GiB
-    assert read_at(image.path, 4 * units.Mi, units.Mi) == PATTERN
+    assert read(image.path, 4 * units.Mi, units.Mi) == PATTERN
 
 
 def test_flavor_size_not_multiple_of_8_aborts_the_build(hosts, qcow2_image):
@@ -275,7 +270,7 @@ def test_resize_grows_the_volume_and_the_host_sees_it(hosts, qcow2_image):
     assert volume.size_kb * units.Ki == 16 * GiB
     # os-brick's extend_volume (rescan + blockdev) reported the new size.
     assert Path(image.path).stat().st_size == 16 * GiB
-    assert read_at(image.path, 4 * units.Mi, units.Mi) == PATTERN
+    assert read(image.path, 4 * units.Mi, units.Mi) == PATTERN
 
 
 def test_qos_limits_from_the_flavor_are_applied_after_mapping(hosts, simulator, qcow2_image):
@@ -312,9 +307,7 @@ def test_resize_revert_rolls_back_to_the_snapshot(hosts, qcow2_image):
     image = root_disk(instance, qcow2_image)
     image.create_snap("nova-resize")
     image.resize_image(16 * GiB)
-    with open(image.path, "r+b") as device:  # the guest writes after the resize
-        device.seek(4 * units.Mi)
-        device.write(b"\x00" * units.Mi)
+    write(image.path, 4 * units.Mi, b"\x00" * units.Mi)  # the guest writes after the resize
     image.rollback_to_snap("nova-resize")
     image.remove_snap("nova-resize")
     reverted = ScaleIOImage(
@@ -325,7 +318,7 @@ def test_resize_revert_rolls_back_to_the_snapshot(hosts, qcow2_image):
     reverted.libvirt_info(cache_mode="none", extra_specs={})
     volume = volume_of(hosts["host1"], reverted)
     assert volume.size_kb * units.Ki == 8 * GiB
-    assert read_at(reverted.path, 4 * units.Mi, units.Mi) == PATTERN
+    assert read(reverted.path, 4 * units.Mi, units.Mi) == PATTERN
     assert hosts["host1"].find(reverted._snapshot_name("nova-resize")) is None
 
 
@@ -371,6 +364,6 @@ def test_device_that_appears_late_is_waited_for(simulator, nova_conf, qcow2_imag
         simulator.faults.delay_devices(1.0, sdc="host1")
         image = ScaleIOImage(instance=make_instance(), disk_name="disk")
         image.cache(fetch_func=copy_fetch(qcow2_image), filename="image-1", size=8 * GiB)
-        assert read_at(image.path, 4 * units.Mi, units.Mi) == PATTERN
+        assert read(image.path, 4 * units.Mi, units.Mi) == PATTERN
     finally:
         storage.unregister("host1")

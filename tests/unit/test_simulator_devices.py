@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from device_io import read, write
 
 from sio_backend.simulator import Simulator
 from sio_backend.simulator.devices import DeviceManager
@@ -16,18 +17,6 @@ from sio_backend.simulator.devices import DeviceManager
 pytest_plugins = ["simulator_helpers"]
 
 MIB = 1024 * 1024
-
-
-def write(path: Path, offset: int, data: bytes) -> None:
-    with open(path, "r+b") as device:
-        device.seek(offset)
-        device.write(data)
-
-
-def read(path: Path, offset: int, length: int) -> bytes:
-    with open(path, "rb") as device:
-        device.seek(offset)
-        return device.read(length)
 
 
 def wait_for(predicate: Any, timeout: float = 5.0) -> bool:
