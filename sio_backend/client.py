@@ -962,6 +962,14 @@ class GatewayClient:
     def get_volume(self, volume_id: str) -> Volume:
         return self._request("GET", self._volume_path(volume_id), parse=Volume.from_api)
 
+    def list_volumes(self) -> list[Volume]:
+        """Every volume of the system: for operator audits only, never per instance."""
+        return self._request(
+            "GET",
+            "/api/types/Volume/instances",
+            parse=lambda data: [Volume.from_api(item) for item in _list(data, "the volume list")],
+        )
+
     def rename_volume(self, volume_id: str, new_name: str) -> None:
         _check_volume_name(new_name)
         try:

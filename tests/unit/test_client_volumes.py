@@ -275,6 +275,33 @@ def test_snapshot_volume_reads_as_thin_with_its_ancestor(gateway, client, volume
     assert volume.vtree_id is None
 
 
+def test_list_volumes_reads_every_volume(gateway, client):
+    gateway.get(
+        gateway.url(CREATE),
+        json=[
+            gateway.volume(mapped=[gateway.mapping()]),
+            gateway.volume(NEW_ID, name=None, volume_type="Snapshot", ancestor_id="a1"),
+        ],
+    )
+
+    first, second = client.list_volumes()
+
+    assert (first.id, first.name, first.mapped_sdc_ids) == (
+        gateway.VOLUME_ID,
+        "vol1",
+        frozenset({gateway.SDC_ID}),
+    )
+    assert (second.id, second.name, second.ancestor_id) == (NEW_ID, None, "a1")
+
+
+@pytest.mark.parametrize("answer", [{"json": {"id": "x"}}, {"json": [{"name": "no id"}]}])
+def test_malformed_volume_list_is_an_invalid_response(gateway, client, answer):
+    gateway.get(gateway.url(CREATE), **answer)
+
+    with pytest.raises(exceptions.InvalidResponse, match="GET"):
+        client.list_volumes()
+
+
 def test_missing_volume_is_not_found(gateway, client, volume_url):
     gateway.get(volume_url, **gateway.error("Could not find the volume", 79))
 
