@@ -14,6 +14,7 @@ Layout (fixed positions, so decoding never guesses)::
     IIII UUUUUUUUUUUUUUUUUUUUUU _xD     its rescue twin         (29-31)
     IIII UUUUUUUUUUUUUUUUUUUUUU _kD     a volume derived from a disk, k = v, g, m
     IIII UUUUUUUUUUUUUUUUUUUUUU _iN     generation N of an image-cache volume
+    IIII UUUUUUUUUUUUUUUUUUUUUU _jN     the same while the image is written into it
 
 ``IIII`` is ``[scaleio] installation_identifier``; ``U…`` the 16 bytes of the
 instance (or image) UUID in unpadded URL-safe base64; ``D`` the disk code
@@ -62,6 +63,7 @@ class VolumeKind(enum.Enum):
     IMAGE_SNAPSHOT = "image_snapshot"  # temporary snapshot while uploading to Glance
     MOVE = "move"  # temporary copy target while a disk moves to another pool
     IMAGE_CACHE = "image_cache"  # one generation of a Glance image, shared by instances
+    IMAGE_IMPORT = "image_import"  # an image-cache volume until its import completes
 
 
 # One letter per disk, then the ephemeral index.  Only lower case and digits
@@ -79,8 +81,8 @@ _EPH_PREFIX = "disk.eph"
 _EPH_CODE = "e"
 
 # What follows the UUID: "-" and a disk code for a disk; "_", a letter and a
-# disk code for a rescue disk or a volume derived from a disk; "_i" and a
-# generation for an image-cache volume.
+# disk code for a rescue disk or a volume derived from a disk; "_i" (or "_j"
+# while it is being written) and a generation for an image-cache volume.
 _DISK_SEPARATOR = "-"
 _DERIVED_SEPARATOR = "_"
 _RESCUE_LETTER = "x"
@@ -89,7 +91,9 @@ _KIND_LETTERS = {
     VolumeKind.IMAGE_SNAPSHOT: "g",
     VolumeKind.MOVE: "m",
     VolumeKind.IMAGE_CACHE: "i",
+    VolumeKind.IMAGE_IMPORT: "j",
 }
+IMAGE_KINDS = frozenset({VolumeKind.IMAGE_CACHE, VolumeKind.IMAGE_IMPORT})
 _KINDS_BY_LETTER = {letter: kind for kind, letter in _KIND_LETTERS.items()}
 
 _INDEX = r"(?:0|[1-9][0-9]?)"  # 0..99, no leading zeros: one spelling per disk
@@ -100,7 +104,7 @@ _NAME_RE = re.compile(
     rf"(?:-(?P<disk>{_DISK_CODE})"
     rf"|_x(?P<rescue>{_DISK_CODE})"
     rf"|_(?P<kind>[vgm])(?P<derived>{_DISK_CODE})"
-    rf"|_i(?P<generation>0|[1-9][0-9]{{0,2}}))",
+    rf"|_(?P<image_kind>[ij])(?P<generation>0|[1-9][0-9]{{0,2}}))",
     re.ASCII,
 )
 
@@ -202,7 +206,7 @@ class InstanceVolumeName:
         object.__setattr__(
             self, "instance_uuid", _canonical_uuid(self.instance_uuid, "Instance UUID")
         )
-        if not isinstance(self.kind, VolumeKind) or self.kind is VolumeKind.IMAGE_CACHE:
+        if not isinstance(self.kind, VolumeKind) or self.kind in IMAGE_KINDS:
             raise ValueError(f"{self.kind!r} is not a kind of instance volume")
         if self.disk.rescue and self.kind is not VolumeKind.DISK:
             # nova neither resizes nor snapshots a rescued instance.
@@ -227,16 +231,23 @@ class InstanceVolumeName:
 
 @dataclasses.dataclass(frozen=True)
 class ImageCacheVolumeName:
-    """The owner of one generation of a Glance image kept as a volume."""
+    """The owner of one generation of a Glance image kept as a volume.
+
+    ``IMAGE_IMPORT`` names the volume while the image is written into it; the
+    rename to ``IMAGE_CACHE`` marks the import complete, since PowerFlex keeps
+    no other metadata a second host could read.
+    """
 
     installation_id: str
     image_uuid: str
     generation: int
-    kind: VolumeKind = dataclasses.field(default=VolumeKind.IMAGE_CACHE, init=False)
+    kind: VolumeKind = VolumeKind.IMAGE_CACHE
 
     def __post_init__(self) -> None:
         _check_installation_id(self.installation_id)
         object.__setattr__(self, "image_uuid", _canonical_uuid(self.image_uuid, "Image id"))
+        if self.kind not in IMAGE_KINDS:
+            raise ValueError(f"{self.kind!r} is not a kind of image-cache volume")
         if not (
             isinstance(self.generation, int)
             and not isinstance(self.generation, bool)
@@ -253,7 +264,7 @@ class ImageCacheVolumeName:
             self.installation_id
             + _encode_uuid(self.image_uuid)
             + _DERIVED_SEPARATOR
-            + _KIND_LETTERS[VolumeKind.IMAGE_CACHE]
+            + _KIND_LETTERS[self.kind]
             + str(self.generation)
         )
 
@@ -280,6 +291,13 @@ def image_cache_volume_name(installation_id: str, image_uuid: str, generation: i
     return ImageCacheVolumeName(installation_id, image_uuid, generation).volume_name
 
 
+def image_import_volume_name(installation_id: str, image_uuid: str, generation: int) -> str:
+    """The name generation ``generation`` has until the image is completely written."""
+    return ImageCacheVolumeName(
+        installation_id, image_uuid, generation, VolumeKind.IMAGE_IMPORT
+    ).volume_name
+
+
 def parse_volume_name(name: object) -> VolumeName | None:
     """Who owns the volume called ``name``; None for any name we did not make.
 
@@ -296,7 +314,8 @@ def parse_volume_name(name: object) -> VolumeName | None:
     if owner_uuid is None:
         return None
     if match["generation"] is not None:
-        return ImageCacheVolumeName(match["iid"], owner_uuid, int(match["generation"]))
+        kind = _KINDS_BY_LETTER[match["image_kind"]]
+        return ImageCacheVolumeName(match["iid"], owner_uuid, int(match["generation"]), kind)
     if match["derived"] is not None:
         kind, disk = _KINDS_BY_LETTER[match["kind"]], NovaDisk.from_code(match["derived"])
     elif match["rescue"] is not None:
@@ -345,7 +364,7 @@ def instance_volume_names(
     ]
     if not derived:
         return tuple(disks)
-    kinds = [kind for kind in _KIND_LETTERS if kind is not VolumeKind.IMAGE_CACHE]
+    kinds = [kind for kind in _KIND_LETTERS if kind not in IMAGE_KINDS]
     return (
         *disks,
         *(

@@ -50,7 +50,11 @@ instance_names = st.builds(
     st.sampled_from(DERIVED_KINDS),
 )
 cache_names = st.builds(
-    ImageCacheVolumeName, installation_ids, uuids, st.integers(0, naming.MAX_IMAGE_GENERATION)
+    ImageCacheVolumeName,
+    installation_ids,
+    uuids,
+    st.integers(0, naming.MAX_IMAGE_GENERATION),
+    st.sampled_from(sorted(naming.IMAGE_KINDS, key=lambda kind: kind.value)),
 )
 owners = instance_names | cache_names
 
@@ -91,6 +95,10 @@ class TestLayout:
     def test_image_cache_volume(self) -> None:
         assert naming.image_cache_volume_name(IID, UUID, 0) == IID + ENCODED + "_i0"
         assert naming.image_cache_volume_name(IID, UUID, 999) == IID + ENCODED + "_i999"
+
+    def test_image_import_volume(self) -> None:
+        assert naming.image_import_volume_name(IID, UUID, 7) == IID + ENCODED + "_j7"
+        assert len(naming.image_import_volume_name(IID, UUID, 999)) == naming.MAX_NAME_LENGTH
 
     def test_uuid_part_is_cinders_encoding_in_the_url_safe_alphabet(self) -> None:
         cinder = base64.b64encode(uuid.UUID(UUID).bytes).decode()  # flex_utils.id_to_base64
@@ -161,7 +169,7 @@ class TestRefusals:
         with pytest.raises(ValueError, match=r"disk\.rescue"):
             naming.derived_volume_name(IID, UUID, "disk.rescue", VolumeKind.RESIZE_SNAPSHOT)
 
-    @pytest.mark.parametrize("kind", [VolumeKind.DISK, VolumeKind.IMAGE_CACHE])
+    @pytest.mark.parametrize("kind", [VolumeKind.DISK, *naming.IMAGE_KINDS])
     def test_derived_kind_must_be_derived(self, kind: VolumeKind) -> None:
         with pytest.raises(ValueError):
             naming.derived_volume_name(IID, UUID, "disk", kind)
@@ -170,6 +178,11 @@ class TestRefusals:
     def test_image_cache_generation_range(self, generation: object) -> None:
         with pytest.raises(ValueError, match="generation"):
             naming.image_cache_volume_name(IID, UUID, generation)  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize("kind", [VolumeKind.DISK, VolumeKind.MOVE])
+    def test_image_volume_kind_must_be_an_image_kind(self, kind: VolumeKind) -> None:
+        with pytest.raises(ValueError, match="image-cache"):
+            ImageCacheVolumeName(IID, UUID, 0, kind)
 
     def test_image_id_must_be_a_uuid(self) -> None:
         with pytest.raises(ValueError, match="Image id"):
@@ -196,6 +209,10 @@ class TestParse:
         assert parsed == ImageCacheVolumeName(IID, UUID, 42)
         assert parsed.kind is VolumeKind.IMAGE_CACHE
 
+    def test_image_import(self) -> None:
+        parsed = naming.parse_volume_name(IID + ENCODED + "_j0")
+        assert parsed == ImageCacheVolumeName(IID, UUID, 0, VolumeKind.IMAGE_IMPORT)
+
     @pytest.mark.parametrize(
         "name",
         [
@@ -214,6 +231,8 @@ class TestParse:
             IID + ENCODED + "_xe100",
             IID + ENCODED + "_i01",
             IID + ENCODED + "_i1000",
+            IID + ENCODED + "_j01",
+            IID + ENCODED + "_J0",
             IID + ENCODED + "_q" + "r",  # unknown kind
             IID + ENCODED + "-r ",
             IID + ENCODED[:-1] + "R-r",  # spare bits set: a second spelling of a UUID
