@@ -38,6 +38,7 @@ from oslo_log import log as logging
 from requests.adapters import HTTPAdapter
 
 from sio_backend import conf as sio_conf
+from sio_backend.credentials import gateway_password
 from sio_backend.exceptions import (
     AlreadyInPool,
     AlreadyMapped,
@@ -54,6 +55,7 @@ from sio_backend.exceptions import (
     NotFound,
     NotMapped,
     ShrinkNotAllowed,
+    TLSVerificationFailed,
     VolumeConflict,
     error_class_for,
 )
@@ -522,12 +524,13 @@ class GatewayClient:
         """Build the client from ``[scaleio]``; a missing setting names its option."""
         sio_conf.register_opts(conf)
         group = conf.scaleio
-        for option in ("rest_server_ip", "rest_server_username", "rest_server_password"):
+        for option in ("rest_server_ip", "rest_server_username"):
             if not getattr(group, option):
                 raise ConfigurationError(
                     f"[scaleio] {option} is not set; the PowerFlex gateway cannot be used "
                     "without it"
                 )
+        password = gateway_password(group.rest_server_password, group.rest_server_password_file)
         verify: bool | str = group.verify_server_certificate
         ca_path = group.server_certificate_path
         if verify and ca_path:
@@ -546,7 +549,7 @@ class GatewayClient:
             group.rest_server_ip,
             group.rest_server_port,
             group.rest_server_username,
-            group.rest_server_password,
+            password,
             verify=verify,
             timeout=group.rest_request_timeout,
             max_connections=group.rest_max_connections,
@@ -574,7 +577,8 @@ class GatewayClient:
                 verify=self._verify,
             )
         except requests.exceptions.SSLError as error:
-            raise GatewayUnavailable(
+            untrusted = "certificate verify failed" in str(error).lower()
+            raise (TLSVerificationFailed if untrusted else GatewayUnavailable)(
                 f"TLS connection to the PowerFlex gateway {self.endpoint} failed "
                 f"({_snippet(str(error))}). If a private CA signed the gateway certificate, "
                 "set [scaleio] server_certificate_path to that CA bundle (or, insecurely, "
@@ -866,11 +870,15 @@ class GatewayClient:
         path = f"/api/instances/Volume::{_check_id(volume_id, 'volume id')}"
         return f"{path}/action/{action}" if action else path
 
-    def create_volume(self, name: str, pool_id: str, size_gb: int, *, thin: bool) -> Volume:
+    def create_volume(
+        self, name: str, pool_id: str, size_gb: int, *, thin: bool, exclusive: bool = False
+    ) -> Volume:
         """Create a volume of ``size_gb`` rounded up to 8 GiB.
 
         A replayed or unanswered create is resolved by name: a volume that is
         exactly what was asked for is adopted, any other one is a conflict.
+        ``exclusive`` callers use the name as a lock between hosts, so for them
+        a name in use is :class:`NameInUse` and nothing is adopted.
         """
         _check_volume_name(name)
         _check_id(pool_id, "storage pool id")
@@ -891,6 +899,8 @@ class GatewayClient:
         try:
             volume_id = self._request("POST", "/api/types/Volume/instances", body, parse=parse)
         except _MAYBE_APPLIED as error:
+            if exclusive:
+                raise
 
             def differences(volume: Volume) -> list[str]:
                 found = []
@@ -904,7 +914,19 @@ class GatewayClient:
 
             return self._adopt(name, error, differences)
         LOG.info("Created PowerFlex volume %s (%s) in pool %s", name, volume_id, pool_id)
-        return self.get_volume(volume_id)
+        # The answer names only the id; the rest is what was asked for, so
+        # reading it back would cost a round trip per disk and tell nothing.
+        # The V-Tree id stays unknown until someone reads the volume.
+        return Volume(
+            id=volume_id,
+            name=name,
+            size_kb=size_kb,
+            pool_id=pool_id,
+            vtree_id=None,
+            volume_type=volume_type,
+            ancestor_id=None,
+            mapped_sdcs=(),
+        )
 
     def _adopt(
         self, name: str, error: GatewayError, differences: Callable[[Volume], list[str]]
@@ -1002,10 +1024,17 @@ class GatewayClient:
         LOG.info("Extended PowerFlex volume %s to %d GiB", volume_id, target_gb)
         return self.get_volume(volume_id)
 
-    def remove_volume(self, volume_id: str) -> None:
-        """Unmap from every SDC, then remove; a volume already gone is success."""
+    def remove_volume(self, volume_id: str, *, mapped: bool | None = None) -> None:
+        """Unmap from every SDC, then remove; a volume already gone is success.
+
+        ``mapped`` is what the caller knows from a fresh read (or, when
+        True, assumes); None reads the volume first.  A mapping made after
+        that read still makes the removal fail: someone may be using it.
+        """
         try:
-            if self.get_volume(volume_id).mapped_sdcs:
+            if mapped is None:
+                mapped = bool(self.get_volume(volume_id).mapped_sdcs)
+            if mapped:
                 self.unmap_volume(volume_id)
             self._request(
                 "POST", self._volume_path(volume_id, "removeVolume"), {"removeMode": "ONLY_ME"}
@@ -1113,6 +1142,15 @@ class GatewayClient:
         """Revert a volume to a snapshot of its own V-Tree."""
         body = {"srcVolumeId": _check_id(source_volume_id, "source volume id")}
         self._request("POST", self._volume_path(volume_id, "overwriteVolumeContent"), body)
+
+    def vtree_volumes(self, vtree_id: str) -> list[Volume]:
+        """The volumes of one V-Tree: its base volume and every snapshot of it."""
+        path = f"/api/instances/VTree::{_check_id(vtree_id, 'V-Tree id')}/relationships/Volume"
+        return self._request(
+            "GET",
+            path,
+            parse=lambda data: [Volume.from_api(item) for item in _list(data, "the V-Tree volumes")],
+        )
 
     def get_vtree(self, vtree_id: str) -> dict:
         path = f"/api/instances/VTree::{_check_id(vtree_id, 'V-Tree id')}"

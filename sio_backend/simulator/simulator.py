@@ -27,7 +27,11 @@ from sio_backend.simulator.requestlog import LoggedRequest, RequestLog
 from sio_backend.simulator.routes import GatewayApi
 from sio_backend.simulator.server import GatewayHTTPServer, Pipeline
 from sio_backend.simulator.sessions import SessionStore
-from sio_backend.simulator.state import MEDIUM_GRANULARITY, GatewayState
+from sio_backend.simulator.state import (
+    MAX_SNAPSHOTS_PER_VTREE,
+    MEDIUM_GRANULARITY,
+    GatewayState,
+)
 from sio_backend.simulator.tls import server_context
 
 
@@ -65,6 +69,7 @@ class Simulator:
         device_delay: float = 0.0,
         migration_delay: float = 0.5,
         max_sessions: int = 256,
+        max_snapshots_per_vtree: int = MAX_SNAPSHOTS_PER_VTREE,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._own_dir = state_dir is None
@@ -83,6 +88,7 @@ class Simulator:
             data=self.devices,
             clock=clock,
             migration_delay=migration_delay,
+            max_snapshots_per_vtree=max_snapshots_per_vtree,
         )
         self.sessions = SessionStore(
             username,

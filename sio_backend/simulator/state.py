@@ -183,8 +183,10 @@ class GatewayState:
         data: DataPlane | None = None,
         clock: Callable[[], float] = time.monotonic,
         migration_delay: float = 0.5,
+        max_snapshots_per_vtree: int = MAX_SNAPSHOTS_PER_VTREE,
     ) -> None:
         self.lock = threading.RLock()
+        self.max_snapshots_per_vtree = max_snapshots_per_vtree
         self.system_id = system_id or secrets.token_hex(8)
         self.api_version = api_version
         self.v4 = int(api_version.split(".", maxsplit=1)[0]) >= 4
@@ -582,7 +584,7 @@ class GatewayState:
         for vtree_id in {s.vtree_id for s in sources}:
             existing = sum(1 for v in self.volumes(vtree_id=vtree_id) if v.volume_type == SNAPSHOT)
             asked = sum(1 for s in sources if s.vtree_id == vtree_id)
-            if existing + asked > MAX_SNAPSHOTS_PER_VTREE:
+            if existing + asked > self.max_snapshots_per_vtree:
                 raise errors.with_details(errors.TOO_MANY_SNAPS_IN_VTREE)
         group_id = self._new_id("snapgroup")
         created = []

@@ -154,6 +154,19 @@ def test_create_refuses_a_same_named_volume_that_differs(gateway, client, change
     assert isinstance(info.value.__cause__, exceptions.NameInUse)
 
 
+@pytest.mark.parametrize("kind", ["name in use", "timeout"])
+def test_exclusive_create_never_adopts(gateway, client, kind):
+    failed_create(gateway, kind)
+    answer_lookup(gateway)
+    existing = gateway.volume(NEW_ID, name="vol1", size_gb=16, volume_type="ThickProvisioned")
+    gateway.get(gateway.volume_url(NEW_ID), json=existing)
+
+    with pytest.raises((exceptions.NameInUse, exceptions.GatewayUnavailable)):
+        client.create_volume("vol1", gateway.POOL_ID, 16, thin=False, exclusive=True)
+
+    assert gateway.bodies(gateway.url(VOLUME_QUERY)) == []
+
+
 def test_create_failure_without_a_volume_is_raised(gateway, client):
     failed_create(gateway, "timeout")
     gateway.post(gateway.url(VOLUME_QUERY), **gateway.error("Not found", 3))
@@ -292,6 +305,21 @@ def test_list_volumes_reads_every_volume(gateway, client):
         frozenset({gateway.SDC_ID}),
     )
     assert (second.id, second.name, second.ancestor_id) == (NEW_ID, None, "a1")
+
+
+def test_vtree_volumes_reads_the_base_and_its_snapshots(gateway, client):
+    url = gateway.url(f"/api/instances/VTree::{gateway.VTREE_ID}/relationships/Volume")
+    gateway.get(
+        url,
+        json=[
+            gateway.volume(),
+            gateway.volume(NEW_ID, name="s1", volume_type="Snapshot", ancestor_id="a1"),
+        ],
+    )
+
+    base, snapshot = client.vtree_volumes(gateway.VTREE_ID)
+
+    assert (base.id, snapshot.id, snapshot.ancestor_id) == (gateway.VOLUME_ID, NEW_ID, "a1")
 
 
 @pytest.mark.parametrize("answer", [{"json": {"id": "x"}}, {"json": [{"name": "no id"}]}])

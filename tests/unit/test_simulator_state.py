@@ -306,6 +306,16 @@ def test_at_most_126_snapshots_per_vtree(world: World) -> None:
         world.state.snapshot_volumes([(base, "beyond")])
 
 
+def test_snapshot_limit_can_be_lowered_for_tests(fake_clock: Any) -> None:
+    state = GatewayState(clock=fake_clock, max_snapshots_per_vtree=2)
+    pool = state.add_storage_pool(state.add_protection_domain("pd1").id, "sp1")
+    base = state.create_volume(pool.id, 8 * GIB_KB, name="base", volume_type=THIN).id
+    state.snapshot_volumes([(base, "one"), (base, "two")])
+    with pytest.raises(SimulatorError) as caught:
+        state.snapshot_volumes([(base, "three")])
+    assert caught.value.details[0]["rc"] == 182
+
+
 def test_snapshot_definitions_are_all_or_nothing(world: World) -> None:
     base = world.volume("base")
     with raises(79):
