@@ -52,6 +52,7 @@ class ScaleIOImage(imagebackend.Image):
         self.storage = storage.for_host(CONF)
         self._volume: Volume | None = None
         self._looked_up = False
+        self._attached_id: str | None = None
         if path:
             ids = sdc.parse_device_path(path)
             if ids is None:
@@ -120,7 +121,12 @@ class ScaleIOImage(imagebackend.Image):
             raise nova_errors.to_nova_exception(err) from err
 
     def _attach(self, volume: Volume) -> str:
-        self._path = self.storage.attach(volume, self._placement())
+        # nova asks one object for the device several times (create_image,
+        # then libvirt_info or get_model); once the device is here, mapping
+        # again could only cost a gateway call answered "already mapped".
+        if self._attached_id != volume.id or not os.path.exists(self._path or ""):
+            self._path = self.storage.attach(volume, self._placement())
+            self._attached_id = volume.id
         return self._path
 
     def exists(self) -> bool:

@@ -232,6 +232,25 @@ class Storage:
         LOG.info("Removing volume %s (id %s)", volume.name, volume.id)
         self.client.remove_volume(volume.id)
 
+    def remove_named(self, name: str) -> bool:
+        """Delete our volume called ``name``; False when there is none.
+
+        Three gateway calls (id, unmap everywhere, remove) and no read: an
+        exact name carrying this installation's identifier is the ownership
+        check :meth:`remove` makes on a volume it was handed.
+        """
+        if not naming.is_ours(name, self.installation_id):
+            raise exceptions.NotOurVolume(
+                f"Refusing to remove volume {name}: the name does not carry this "
+                f"installation's identifier {self.installation_id!r}."
+            )
+        volume_id = self.client.volume_id_by_name(name)
+        if volume_id is None:
+            return False
+        LOG.info("Removing volume %s (id %s)", name, volume_id)
+        self.client.remove_volume(volume_id, mapped=True)
+        return True
+
     def extend(self, volume: Volume, size_bytes: int) -> Volume:
         """Grow the volume and make this host see the new size."""
         self.ensure_ours(volume, "extend")

@@ -56,6 +56,24 @@ def test_create_volume_rounds_up_and_sends_strings(gateway, client, asked, sent)
     assert volume.size_kb == sent_kb
 
 
+def test_created_volume_is_not_read_back(gateway, client):
+    gateway.post(gateway.url(CREATE), json={"id": NEW_ID})
+
+    volume = client.create_volume("vol1", gateway.POOL_ID, 9, thin=True)
+
+    assert volume == client_mod.Volume(
+        id=NEW_ID,
+        name="vol1",
+        size_kb=16 * GIB,
+        pool_id=gateway.POOL_ID,
+        vtree_id=None,
+        volume_type="ThinProvisioned",
+        ancestor_id=None,
+        mapped_sdcs=(),
+    )
+    assert [call for call in gateway.calls() if call.startswith("GET /api/instances")] == []
+
+
 @pytest.mark.parametrize(
     ("name", "problem"),
     [
@@ -460,6 +478,19 @@ def test_remove_mapped_volume_unmaps_every_sdc_first(gateway, client, volume_url
         "removeMappedSdc",
         "removeVolume",
     ]
+
+
+@pytest.mark.parametrize("mapped", [True, False])
+def test_remove_trusts_the_callers_knowledge_of_mappings(gateway, client, mapped):
+    unmap = gateway.action(gateway.VOLUME_ID, "removeMappedSdc")
+    remove = gateway.action(gateway.VOLUME_ID, "removeVolume")
+    gateway.post(unmap, **gateway.error("Volume is not mapped to SDC", 84))
+    gateway.post(remove, text="")
+
+    client.remove_volume(gateway.VOLUME_ID, mapped=mapped)
+
+    verbs = [call.rsplit("/", 1)[-1] for call in gateway.calls() if call != "GET /api/login"]
+    assert verbs == (["removeMappedSdc", "removeVolume"] if mapped else ["removeVolume"])
 
 
 def test_remove_of_a_missing_volume_succeeds(gateway, client, volume_url):
