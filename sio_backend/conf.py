@@ -29,7 +29,15 @@ gateway_opts = [
     cfg.StrOpt(
         "rest_server_password",
         secret=True,
-        help="Password for the PowerFlex gateway user. Never logged.",
+        help="Password for the PowerFlex gateway user. Never logged. Leave unset when "
+        "rest_server_password_file is used.",
+    ),
+    cfg.StrOpt(
+        "rest_server_password_file",
+        help="File that holds the PowerFlex gateway password on its first line, so the "
+        "password need not be in nova.conf. Give it to the user nova-compute runs as with "
+        "mode 600: a file that group or others may read or write is refused. Setting both "
+        "this and rest_server_password is an error.",
     ),
     cfg.BoolOpt(
         "verify_server_certificate",
@@ -123,7 +131,43 @@ host_opts = [
     ),
 ]
 
-ALL_OPTS = gateway_opts + placement_opts + host_opts
+image_cache_opts = [
+    cfg.StrOpt(
+        "image_cache",
+        default="none",
+        choices=[
+            ("none", "Write the image onto every new root disk (a full copy per boot)."),
+            (
+                "volume",
+                "Write each image once into a thin image-cache volume per storage pool; "
+                "root disks are PowerFlex snapshots of it, grown to the flavor size.",
+            ),
+        ],
+        help="How root disks are made from Glance images. 'volume' makes a boot's cost "
+        "independent of the image size after the first boot of an image in a pool. "
+        "Flavors that ask for thick provisioning still get a full copy, since snapshots "
+        "are thin. Default 'none' until the benchmark decides (see docs/image-cache.rst).",
+    ),
+    cfg.IntOpt(
+        "image_cache_max_clones",
+        default=100,
+        min=1,
+        help="Root disks made from one image-cache volume before the next boot writes "
+        "the image into a new one. PowerFlex allows 126 snapshots per volume tree "
+        "(older releases 31) and the root disks' own resize and Glance snapshots count "
+        "too, so some room is left for those.",
+    ),
+    cfg.IntOpt(
+        "image_cache_import_timeout",
+        default=1800,
+        min=1,
+        help="Seconds a boot waits for another host's import of the same image into "
+        "the same pool. After that it writes the image into a new image-cache volume "
+        "itself; sio-backend audit lists the abandoned import.",
+    ),
+]
+
+ALL_OPTS = gateway_opts + placement_opts + host_opts + image_cache_opts
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:

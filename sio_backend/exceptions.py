@@ -70,6 +70,10 @@ class GatewayUnavailable(GatewayError):
     """The gateway could not be reached or did not answer in time."""
 
 
+class TLSVerificationFailed(GatewayUnavailable):
+    """The gateway's certificate is not trusted: set server_certificate_path."""
+
+
 class InvalidResponse(GatewayError):
     """The gateway answered with something that is not what the API promises."""
 

@@ -17,6 +17,7 @@ DEFAULTS = {
     "rest_server_port": 443,
     "rest_server_username": None,
     "rest_server_password": None,
+    "rest_server_password_file": None,
     "verify_server_certificate": False,
     "server_certificate_path": None,
     "rest_request_timeout": 60,
@@ -29,6 +30,9 @@ DEFAULTS = {
     "allow_non_padded_pools": False,
     "default_sdcguid": None,
     "disk_wait_timeout": 60,
+    "image_cache": "none",
+    "image_cache_max_clones": 100,
+    "image_cache_import_timeout": 1800,
 }
 
 
@@ -88,6 +92,8 @@ def test_the_password_is_secret():
         ("rest_server_port", "70000", "less than or equal to 65535"),
         ("verify_server_certificate", "maybe", "Unexpected boolean value"),
         ("rest_server_ip", "not a host!", "not a valid host"),
+        ("image_cache", "glance", "Valid values are"),
+        ("image_cache_max_clones", "0", "greater than or equal to 1"),
     ],
 )
 def test_bad_values_fail_naming_the_option(tmp_path, option, value, reason):
