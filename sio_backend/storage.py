@@ -150,7 +150,10 @@ class Storage:
     def get(self, volume_id: str) -> Volume:
         return self.client.get_volume(volume_id)
 
-    def create(self, name: str, placement: DiskPlacement, size_bytes: int) -> Volume:
+    def create(
+        self, name: str, placement: DiskPlacement, size_bytes: int, *, exclusive: bool = False
+    ) -> Volume:
+        """Create our volume; ``exclusive``: a name in use raises NameInUse (see the client)."""
         if not naming.is_ours(name, self.installation_id):
             raise exceptions.NotOurVolume(
                 f"Refusing to create volume {name}: the name does not carry this "
@@ -160,7 +163,9 @@ class Storage:
         pool_id = self.pool_id(placement)
         size_gb = -(-size_bytes // GiB)
         LOG.info("Creating volume %s (%d GiB, %s)", name, size_gb, placement)
-        return self.client.create_volume(name, pool_id, size_gb, thin=placement.thin)
+        return self.client.create_volume(
+            name, pool_id, size_gb, thin=placement.thin, exclusive=exclusive
+        )
 
     @contextmanager
     def removed_on_error(self, volume: Volume) -> Iterator[Volume]:
