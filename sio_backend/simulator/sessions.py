@@ -45,6 +45,7 @@ class SessionStore:
         self.max_sessions = max_sessions
         self._clock = clock
         self._sessions: dict[str, _Session] = {}
+        self._issued: list[str] = []
         self._lock = threading.Lock()
 
     def login(self, username: str, password: str) -> str:
@@ -61,6 +62,7 @@ class SessionStore:
                 raise errors.TOO_MANY_SESSIONS.error()
             token = self._new_token(username)
             self._sessions[token] = _Session(created=now, last_used=now)
+            self._issued.append(token)
         return token
 
     def authenticate(self, token: str) -> None:
@@ -80,6 +82,12 @@ class SessionStore:
     def expire_all(self) -> None:
         with self._lock:
             self._sessions.clear()
+
+    def issued_tokens(self) -> tuple[str, ...]:
+        """Every token ever issued, expired ones included: the secrets tests
+        check logs for."""
+        with self._lock:
+            return tuple(self._issued)
 
     def active_count(self) -> int:
         with self._lock:

@@ -82,6 +82,13 @@ def test_logout_and_expire_all(store: SessionStore) -> None:
         store.authenticate(second)
 
 
+def test_issued_tokens_outlive_their_sessions(store: SessionStore) -> None:
+    first, second = store.login("admin", "secret"), store.login("admin", "secret")
+    store.logout(first)
+    store.expire_all()
+    assert store.issued_tokens() == (first, second)
+
+
 # ------------------------------------------------------------------ over HTTP
 def test_login_answers_a_quoted_json_token(sim: Simulator) -> None:
     response = requests.get(sim.url + "/api/login", auth=(sim.username, sim.password), timeout=10)
