@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from sio_backend.cmd import simulator
+from sio_backend.cmd import audit, check, simulator, volumes
 
-COMMANDS = (simulator,)
+COMMANDS = (check, volumes, audit, simulator)
 
 
 def build_parser() -> argparse.ArgumentParser:
