@@ -14,16 +14,18 @@ import os
 
 import nova.conf
 from nova import exception
+from nova.compute import task_states
 from nova.virt import images
 from nova.virt.libvirt import imagebackend
 from nova.virt.libvirt import utils as libvirt_utils
 from oslo_concurrency import processutils
 from oslo_log import log as logging
-from oslo_utils import units
+from oslo_utils import units, uuidutils
 
 from sio_backend import (
     exceptions,
     flavor,
+    image_cache,
     naming,
     nova_errors,
     privileged,
@@ -36,6 +38,51 @@ from sio_backend.image_model import ScaleIOVolumeImage
 
 CONF = nova.conf.CONF
 LOG = logging.getLogger(__name__)
+
+# ISO 9660 keeps its first descriptor at 32 KiB, vfat its boot sector at 0:
+# a config drive that was written is never zero over this span.
+_CONFIG_DRIVE_PROBE = 40 * units.Ki
+
+
+class BaseImage:
+    """The image nova fetches into ``_base``: fetched and inspected on first use.
+
+    A boot that clones an image-cache volume never needs it, so nothing is
+    fetched until :meth:`virtual_size` or :meth:`write` asks.
+    """
+
+    def __init__(self, prepare_template, base: str, kwargs: dict) -> None:
+        self.base = base
+        self._prepare_template = prepare_template
+        self._kwargs = kwargs
+        self._info = None
+
+    def _fetched(self):
+        if self._info is None:
+            if not os.path.exists(self.base):
+                self._prepare_template(target=self.base, **self._kwargs)
+            self._info = images.qemu_img_info(self.base)
+        return self._info
+
+    def virtual_size(self) -> int:
+        return self._fetched().virtual_size
+
+    def write(self, device_path: str, volume_name: str, *, target_is_zero: bool) -> None:
+        info = self._fetched()
+        try:
+            privileged.convert_image(
+                self.base,
+                info.file_format,
+                device_path,
+                "raw",
+                target_exists=True,
+                target_is_zero=target_is_zero,
+            )
+        except processutils.ProcessExecutionError as err:
+            raise exception.ImageUnacceptable(
+                image_id=self._kwargs.get("image_id", self.base),
+                reason=f"writing it onto volume {volume_name} failed: {err}",
+            ) from err
 
 
 class ScaleIOImage(imagebackend.Image):
@@ -130,7 +177,32 @@ class ScaleIOImage(imagebackend.Image):
         return self._path
 
     def exists(self) -> bool:
-        return self._find_volume() is not None
+        volume = self._find_volume()
+        if volume is None:
+            return False
+        if self._is_config_drive():
+            # Made blank when the domain XML first names it, written just
+            # after by import_file: nova asks in between whether to write it.
+            return not privileged.is_blank(self._attach(volume), _CONFIG_DRIVE_PROBE)
+        return True
+
+    def _is_config_drive(self) -> bool:
+        return bool(
+            self.disk_name and naming.nova_disk(self.disk_name).role is naming.DiskRole.CONFIG
+        )
+
+    def import_file(self, instance, local_file: str, remote_name: str) -> None:
+        """Write the config drive nova built onto its volume, then drop the local copy."""
+        volume = self._find_volume() or self._create_config_drive()
+        privileged.convert_image(
+            local_file, "raw", self._attach(volume), "raw", target_exists=True, target_is_zero=False
+        )
+        os.unlink(local_file)
+
+    def _create_config_drive(self) -> Volume:
+        # Its content is not built yet when the domain XML needs its path;
+        # any config drive fits the smallest (thin) volume.
+        return self._create_volume(self._volume_size(None, sizing.GRANULARITY))
 
     def get_disk_size(self, name: str) -> int:
         # Like Rbd: the size is the volume's, whatever file nova names.
@@ -142,6 +214,8 @@ class ScaleIOImage(imagebackend.Image):
         existing = self._find_volume()
         if existing is not None:
             # Evacuation, resize destination, revert, power-on after host reboot.
+            if self.instance.task_state == task_states.RESIZE_FINISH:
+                existing = self._into_flavor_pool(existing)
             self._attach(existing)
             if size and size > existing.size_kb * units.Ki:
                 self.resize_image(size)
@@ -152,27 +226,40 @@ class ScaleIOImage(imagebackend.Image):
                 prepare_template(target=self._attach(volume), **kwargs)
             return
         # Root and rescue disks from an image, swap from a file nova builds.
-        if not os.path.exists(base):
-            prepare_template(target=base, **kwargs)
-        info = images.qemu_img_info(base)
+        source = BaseImage(prepare_template, base, kwargs)
+        if self._uses_image_cache(size, kwargs):
+            self._create_from_image_cache(source, size, kwargs["image_id"])
+            return
+        virtual_size = source.virtual_size()
         if size and not self._is_rescue():
-            self.verify_base_size(base, size, base_size=info.virtual_size)
-        volume = self._create_volume(self._volume_size(size, info.virtual_size))
+            self.verify_base_size(base, size, base_size=virtual_size)
+        volume = self._create_volume(self._volume_size(size, virtual_size))
         with self.storage.removed_on_error(volume):
-            try:
-                privileged.convert_image(
-                    base,
-                    info.file_format,
-                    self._attach(volume),
-                    "raw",
-                    target_exists=True,
-                    target_is_zero=self.storage.reads_zeros(volume),
-                )
-            except processutils.ProcessExecutionError as err:
-                raise exception.ImageUnacceptable(
-                    image_id=kwargs.get("image_id", base),
-                    reason=f"writing it onto volume {volume.name} failed: {err}",
-                ) from err
+            source.write(
+                self._attach(volume),
+                volume.name,
+                target_is_zero=self.storage.reads_zeros(volume),
+            )
+
+    def _uses_image_cache(self, size: int | None, kwargs: dict) -> bool:
+        """Root disks from a Glance image only, and only thin ones: snapshots are thin."""
+        if CONF.scaleio.image_cache != "volume" or self.disk_name != "disk":
+            return False
+        if not uuidutils.is_uuid_like(kwargs.get("image_id")):
+            return False  # nova's copy from another host names no image
+        return not size or self._placement().thin
+
+    def _create_from_image_cache(self, source: BaseImage, size: int | None, image_id: str) -> None:
+        cache = image_cache.ImageCache.from_config(self.storage, CONF, self.lock_path)
+        root = self._remember(cache.clone(image_id, self._placement(), self.volume_name, source))
+        with self.storage.removed_on_error(root):
+            image_volume_size = root.size_kb * units.Ki
+            if size and size < image_volume_size:
+                # The image volume is the image rounded up to 8 GiB: only the
+                # image itself tells whether this flavor is too small for it.
+                self.verify_base_size(source.base, size, base_size=source.virtual_size())
+            volume_size = self._volume_size(size, image_volume_size)
+            self._attach(self._remember(self.storage.extend(root, volume_size.size_bytes)))
 
     def _is_rescue(self) -> bool:
         return bool(self.disk_name and self.disk_name.endswith(naming.RESCUE_SUFFIX))
@@ -210,7 +297,10 @@ class ScaleIOImage(imagebackend.Image):
     def libvirt_info(self, cache_mode, extra_specs, boot_order=None, disk_unit=None):
         # Every domain definition (spawn, hard reboot, rescue, resize, revert)
         # passes here, so this is where the device is made present.
-        self._attach(self._require_volume())
+        volume = self._find_volume()
+        if volume is None and self._is_config_drive():
+            volume = self._create_config_drive()
+        self._attach(volume or self._require_volume())
         return super().libvirt_info(cache_mode, extra_specs, boot_order, disk_unit)
 
     def get_model(self, connection) -> ScaleIOVolumeImage:
@@ -251,3 +341,9 @@ class ScaleIOImage(imagebackend.Image):
             raise exception.SnapshotNotFound(snapshot_id=self._snapshot_name(name))
         self._remember(self.storage.rollback(self._find_volume(), snap, self.volume_name))
         self._path = None
+        # Revert runs with the old flavor again: back to its pool, if it moved.
+        self._into_flavor_pool(self._volume)
+
+    def _into_flavor_pool(self, volume: Volume) -> Volume:
+        """Follow a resize to a flavor with another ``disk:pool`` or ``disk:domain``."""
+        return self._remember(self.storage.move(volume, self._placement()))
