@@ -1,8 +1,13 @@
 """Sphinx configuration for the sio_backend documentation."""
 
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent / "_ext"))
+
 project = "sio_backend"
 copyright = "sio_backend developers"
-extensions = ["oslo_config.sphinxext"]
+extensions = ["oslo_config.sphinxext", "extra_spec_reference"]
 root_doc = "index"
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
