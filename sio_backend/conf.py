@@ -129,6 +129,18 @@ host_opts = [
         help="Seconds to wait for a mapped volume's device to appear under "
         "/dev/disk/by-id before the operation fails and the mapping is rolled back.",
     ),
+    cfg.FloatOpt(
+        "capacity_fraction",
+        default=1.0,
+        min=0.001,
+        max=1.0,
+        help="Share of the default storage pool's net capacity this host reports as "
+        "DISK_GB to placement. Every host sharing a pool sees all of it; with the "
+        "default 1.0 each reports the whole pool, as nova's Ceph (rbd) backend does, "
+        "so placement counts the pool once per host and only the pool itself stops "
+        "an overcommit. Set 1/N on N hosts sharing one pool to make placement's "
+        "totals add up to the pool instead.",
+    ),
 ]
 
 image_cache_opts = [

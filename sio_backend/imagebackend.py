@@ -214,7 +214,7 @@ class ScaleIOImage(imagebackend.Image):
         existing = self._find_volume()
         if existing is not None:
             # Evacuation, resize destination, revert, power-on after host reboot.
-            if self.instance.task_state == task_states.RESIZE_FINISH:
+            if self.instance.get("task_state", None) == task_states.RESIZE_FINISH:
                 existing = self._into_flavor_pool(existing)
             self._attach(existing)
             if size and size > existing.size_kb * units.Ki:

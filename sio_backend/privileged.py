@@ -79,3 +79,10 @@ def convert_image(
             direct_io=direct_io,
         )
     )
+
+
+@sys_admin_pctxt.entrypoint
+def is_blank(path: str, length: int) -> bool:
+    """Whether the first ``length`` bytes of a device are all zero (never written)."""
+    with open(path, "rb") as device:
+        return not any(device.read(length))

@@ -44,6 +44,7 @@ class Storage:
         self._lock = threading.Lock()
         self._local_sdc: Sdc | None = None
         self._checked_pools: dict[str, StoragePool] = {}
+        self._created: dict[str, set[str]] = {}
 
     @classmethod
     def from_config(cls, conf) -> Storage:
@@ -163,9 +164,26 @@ class Storage:
         pool_id = self.pool_id(placement)
         size_gb = -(-size_bytes // GiB)
         LOG.info("Creating volume %s (%d GiB, %s)", name, size_gb, placement)
-        return self.client.create_volume(
+        volume = self.client.create_volume(
             name, pool_id, size_gb, thin=placement.thin, exclusive=exclusive
         )
+        self._note_created(name)
+        return volume
+
+    def _note_created(self, name: str) -> None:
+        owner = naming.parse_volume_name(name)
+        if isinstance(owner, naming.InstanceVolumeName):
+            with self._lock:
+                self._created.setdefault(owner.instance_uuid, set()).add(name)
+
+    def created_for(self, instance_uuid: str) -> set[str]:
+        """Names of the instance's volumes this process created since the last forget."""
+        with self._lock:
+            return set(self._created.get(instance_uuid, ()))
+
+    def forget_created(self, instance_uuid: str) -> None:
+        with self._lock:
+            self._created.pop(instance_uuid, None)
 
     @contextmanager
     def removed_on_error(self, volume: Volume) -> Iterator[Volume]:
@@ -223,6 +241,20 @@ class Storage:
         except exceptions.ScaleIOError:
             LOG.exception("Could not unmap %s; sio-backend audit lists the mapping", volume.name)
 
+    def detach_quietly(self, volume: Volume) -> None:
+        """Undo a mapping this host made, logging rather than raising on failure."""
+        self._unmap_quietly(volume, self.local_sdc().id)
+
+    def unmap_others(self, volume: Volume) -> None:
+        """Unmap the volume from every SDC but this host's (fencing a failed host)."""
+        here = self.local_sdc().id
+        others = volume.mapped_sdc_ids - {here}
+        if others:
+            self.ensure_ours(volume, "unmap")
+        for sdc_id in sorted(others):
+            LOG.warning("Fencing: unmapping %s from SDC %s", volume.name, sdc_id)
+            self.client.unmap_volume(volume.id, sdc_id)
+
     def detach(self, volume: Volume) -> None:
         """Unmap the volume from this host only."""
         self.ensure_ours(volume, "unmap")
@@ -240,9 +272,12 @@ class Storage:
     def remove_named(self, name: str) -> bool:
         """Delete our volume called ``name``; False when there is none.
 
-        Three gateway calls (id, unmap everywhere, remove) and no read: an
-        exact name carrying this installation's identifier is the ownership
-        check :meth:`remove` makes on a volume it was handed.
+        Three gateway calls (id, unmap from this host, remove) and no read:
+        an exact name carrying this installation's identifier is the
+        ownership check :meth:`remove` makes on a volume it was handed.  Only
+        this host's mapping is removed: a volume still mapped to another host
+        may be in use there, and the gateway's refusal to remove it is
+        reported rather than overridden.
         """
         if not naming.is_ours(name, self.installation_id):
             raise exceptions.NotOurVolume(
@@ -253,8 +288,29 @@ class Storage:
         if volume_id is None:
             return False
         LOG.info("Removing volume %s (id %s)", name, volume_id)
-        self.client.remove_volume(volume_id, mapped=True)
+        self.client.unmap_volume(volume_id, self.local_sdc().id)
+        try:
+            self.client.remove_volume(volume_id, mapped=False)
+        except exceptions.VolumeMapped as err:
+            raise exceptions.VolumeConflict(
+                f"Volume {name} (id {volume_id}) is still mapped to another host, so it "
+                "was not removed. If no instance runs there, remove the stale mapping "
+                "(`sio-backend audit --fix` on any host), then delete again."
+            ) from err
         return True
+
+    def move(self, volume: Volume, placement: DiskPlacement) -> Volume:
+        """Put the volume in the placement's pool, its V-Tree (snapshots) with it.
+
+        PowerFlex migrates a V-Tree online, so the instance may keep running.
+        """
+        pool_id = self.pool_id(placement)
+        if volume.pool_id == pool_id:
+            return volume
+        self.ensure_ours(volume, "move")
+        LOG.info("Moving volume %s to %s", volume.name, placement)
+        self.client.migrate_vtree(volume.id, pool_id)
+        return self.client.get_volume(volume.id)
 
     def extend(self, volume: Volume, size_bytes: int) -> Volume:
         """Grow the volume and make this host see the new size."""

@@ -1,0 +1,382 @@
+"""``compute_driver = sio_libvirt.SioLibvirtDriver``: nova's libvirt driver, taught PowerFlex.
+
+nova 34's libvirt driver assumes local files or Ceph in a handful of places
+(docs/flows/ has a page per lifecycle flow).  Each override here delegates to
+nova unchanged unless ``[libvirt] images_type = sio``, and leaves the volume
+work to :mod:`sio_backend.instance_volumes` and :mod:`sio_backend.storage`.
+
+The rule every hook follows: a volume is removed only when nova destroys the
+instance's disks on the host that owns the instance; every other cleanup
+(hard reboot excepted) only unmaps it from this host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import threading
+from collections.abc import Iterator
+
+import nova.conf
+from nova import exception
+from nova import utils as nova_utils
+from nova.compute import task_states
+from nova.virt import images
+from nova.virt.libvirt import config as vconfig
+from nova.virt.libvirt import driver as libvirt_driver
+from nova.virt.libvirt import utils as libvirt_utils
+from oslo_log import log as logging
+from oslo_utils import excutils, fileutils, units, uuidutils
+
+from sio_backend import exceptions, flavor, naming, sdc, storage
+from sio_backend.client import Volume
+from sio_backend.instance_volumes import ROOT, InstanceVolumes
+
+CONF = nova.conf.CONF
+LOG = logging.getLogger(__name__)
+
+IMAGES_TYPE = "sio"
+TRAIT = "CUSTOM_SCALEIO_DISKS"
+_HARD_REBOOT = (
+    task_states.REBOOTING_HARD,
+    task_states.REBOOT_PENDING_HARD,
+    task_states.REBOOT_STARTED_HARD,
+)
+
+
+def _enabled() -> bool:
+    return CONF.libvirt.images_type == IMAGES_TYPE
+
+
+def _is_scaleio_disk(device) -> bool:
+    return (
+        isinstance(device, vconfig.LibvirtConfigGuestDisk)
+        and device.source_type == "block"
+        and sdc.parse_device_path(device.source_path or "") is not None
+    )
+
+
+class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
+    """LibvirtDriver whose instance disks are PowerFlex volumes."""
+
+    def __init__(self, virtapi, read_only: bool = False) -> None:
+        super().__init__(virtapi, read_only)
+        self._spawning: set[str] = set()
+        self._spawning_lock = threading.Lock()
+        self._last_capacity: dict[str, float] | None = None
+
+    # -- helpers --------------------------------------------------------------
+
+    @staticmethod
+    def _storage() -> storage.Storage:
+        return storage.for_host(CONF)
+
+    def _volumes(self, instance, block_device_info: dict | None = None) -> InstanceVolumes:
+        return InstanceVolumes(self._storage(), instance, block_device_info)
+
+    @staticmethod
+    def _placement(instance) -> flavor.DiskPlacement:
+        return flavor.placement_for(instance.flavor, CONF.scaleio)
+
+    # -- disks nova must not treat as local files ----------------------------
+
+    def _get_instance_disk_info_from_config(self, guest_config, block_device_info):
+        """Leave PowerFlex volumes out of "local disks".
+
+        This one list feeds resize (which would copy each disk over SSH),
+        finish_migration (which would convert raw disks to qcow2 in place),
+        hard reboot (which would create backing files for them) and the
+        disk over-commit figures.  The volumes are shared storage: none of
+        that applies to them.
+        """
+        if _enabled():
+            guest_config = copy.copy(guest_config)
+            guest_config.devices = [d for d in guest_config.devices if not _is_scaleio_disk(d)]
+        return super()._get_instance_disk_info_from_config(guest_config, block_device_info)
+
+    @staticmethod
+    def _get_disk_config_image_type():
+        # The config drive lives on a volume too, so it follows the instance
+        # through live migration and evacuation like its other disks.
+        if _enabled():
+            return IMAGES_TYPE
+        return libvirt_driver.LibvirtDriver._get_disk_config_image_type()
+
+    # -- spawn and delete ------------------------------------------------------
+
+    def spawn(
+        self,
+        context,
+        instance,
+        image_meta,
+        injected_files,
+        admin_password,
+        allocations,
+        network_info=None,
+        block_device_info=None,
+        power_on=True,
+        accel_info=None,
+    ):
+        if not _enabled():
+            return super().spawn(
+                context,
+                instance,
+                image_meta,
+                injected_files,
+                admin_password,
+                allocations,
+                network_info,
+                block_device_info,
+                power_on,
+                accel_info,
+            )
+        volumes = self._volumes(instance, block_device_info)
+        if instance.task_state == task_states.REBUILD_SPAWNING:
+            # Evacuation: the failed host may only be partitioned, not dead.
+            # Cut it off before this host writes to the disks.
+            volumes.keep_only_this_host()
+        storage_ = volumes.storage
+        storage_.forget_created(instance.uuid)
+        with self._spawning_lock:
+            self._spawning.add(instance.uuid)
+        try:
+            return super().spawn(
+                context,
+                instance,
+                image_meta,
+                injected_files,
+                admin_password,
+                allocations,
+                network_info,
+                block_device_info,
+                power_on,
+                accel_info,
+            )
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                self._undo_spawn(volumes)
+        finally:
+            with self._spawning_lock:
+                self._spawning.discard(instance.uuid)
+            storage_.forget_created(instance.uuid)
+
+    def _undo_spawn(self, volumes: InstanceVolumes) -> None:
+        """Remove what this spawn created; unmap what existed before (evacuation)."""
+        created = volumes.storage.created_for(volumes.instance.uuid)
+        try:
+            volumes.remove(sorted(created))
+            volumes.detach_all()
+        except exceptions.ScaleIOError:
+            LOG.exception(
+                "Could not clean up after the failed spawn; `sio-backend audit` lists what is left",
+                instance=volumes.instance,
+            )
+
+    def _cleanup(
+        self,
+        context,
+        instance,
+        network_info,
+        block_device_info=None,
+        destroy_vifs=True,
+        cleanup_instance_dir=False,
+        cleanup_instance_disks=False,
+        destroy_secrets=True,
+    ):
+        super()._cleanup(
+            context,
+            instance,
+            network_info,
+            block_device_info=block_device_info,
+            destroy_vifs=destroy_vifs,
+            cleanup_instance_dir=cleanup_instance_dir,
+            cleanup_instance_disks=cleanup_instance_disks,
+            destroy_secrets=destroy_secrets,
+        )
+        if not _enabled():
+            return
+        with self._spawning_lock:
+            if instance.uuid in self._spawning:
+                return  # spawn's own rollback knows which volumes it created
+        volumes = self._volumes(instance, block_device_info)
+        if cleanup_instance_disks and self._owns(instance):
+            volumes.remove_all()
+        elif instance.task_state not in _HARD_REBOOT:
+            # Moved away (live migration, evacuation, revert) or never ours:
+            # the volumes stay, this host lets go of them.
+            volumes.detach_all()
+
+    @staticmethod
+    def _owns(instance) -> bool:
+        """Whether nova says the instance lives here, so its disks may be destroyed here.
+
+        A host told to destroy the disks of an instance nova has placed on
+        another host (a cross-cell move, a stale evacuation record) only
+        unmaps them.
+        """
+        if instance.host in (None, CONF.host) or instance.deleted:
+            return True
+        LOG.warning(
+            "Not removing the volumes of instance %s: it is on host %s, not this one; "
+            "unmapping them from this host only.",
+            instance.uuid,
+            instance.host,
+            instance=instance,
+        )
+        return False
+
+    # -- resize and cold migration --------------------------------------------
+
+    def _cleanup_resize(self, context, instance, network_info):
+        """Confirm: drop the revert snapshot, and let the source host go of the disks."""
+        super()._cleanup_resize(context, instance, network_info)
+        if not _enabled():
+            return
+        volumes = self._volumes(instance)
+        snapshot = volumes.resize_snapshot()
+        if snapshot is not None:
+            volumes.storage.remove(snapshot)
+        if instance.host != CONF.host:
+            volumes.detach_all()
+
+    # -- live migration ----------------------------------------------------------
+
+    def pre_live_migration(
+        self, context, instance, block_device_info, network_info, disk_info, migrate_data
+    ):
+        migrate_data = super().pre_live_migration(
+            context, instance, block_device_info, network_info, disk_info, migrate_data
+        )
+        if _enabled():
+            # Both hosts see the volumes for the length of the migration.
+            self._volumes(instance, block_device_info).attach_all(self._placement(instance))
+        return migrate_data
+
+    def post_live_migration_at_source(self, context, instance, network_info):
+        super().post_live_migration_at_source(context, instance, network_info)
+        if _enabled():
+            # nova calls cleanup() here only without a shared instances_path.
+            self._volumes(instance).detach_all()
+
+    def rollback_live_migration_at_source(self, context, instance, migrate_data):
+        super().rollback_live_migration_at_source(context, instance, migrate_data)
+        if _enabled():
+            # The instance stays here; with a shared instances_path nova does
+            # not call the destination back, so its mappings are removed here.
+            self._volumes(instance).keep_only_this_host()
+
+    # -- rescue ---------------------------------------------------------------------
+
+    def unrescue(self, context, instance):
+        super().unrescue(context, instance)
+        if _enabled():
+            self._volumes(instance).remove_rescue()
+
+    # -- snapshot to Glance ----------------------------------------------------------
+
+    def snapshot(self, context, instance, image_id, update_task_state):
+        """Upload the root disk from a PowerFlex snapshot; the guest keeps running.
+
+        The snapshot is crash-consistent, or filesystem-consistent when the
+        guest agent can freeze the filesystems for the instant it takes.
+        """
+        if not _enabled():
+            return super().snapshot(context, instance, image_id, update_task_state)
+        try:
+            guest = self._host.get_guest(instance)
+        except exception.InstanceNotFound:
+            raise exception.InstanceNotRunning(instance_id=instance.uuid) from None
+        image = self._image_api.get(context, image_id)
+        image_format = CONF.libvirt.snapshot_image_format or "raw"
+        metadata = self._create_snapshot_metadata(
+            instance.image_meta, instance, image_format, image["name"]
+        )
+        store = self._storage()
+        root = store.find(store.disk_volume_name(instance.uuid, ROOT))
+        if root is None:
+            raise exception.DiskNotFound(location=f"root volume of instance {instance.uuid}")
+        update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
+        with self._quiesced(context, instance, guest):
+            snap = self._take_glance_snapshot(store, instance, root)
+        try:
+            update_task_state(
+                task_state=task_states.IMAGE_UPLOADING,
+                expected_state=task_states.IMAGE_PENDING_UPLOAD,
+            )
+            fileutils.ensure_tree(CONF.libvirt.snapshots_directory)
+            with self._extracted(store, snap, image_format) as out_path:
+                with libvirt_utils.file_open(out_path, "rb") as image_file:
+                    self._image_api.update(context, image_id, metadata, image_file)
+        finally:
+            store.remove(snap)
+        LOG.info("Snapshot image upload complete", instance=instance)
+
+    @staticmethod
+    def _take_glance_snapshot(store: storage.Storage, instance, root: Volume) -> Volume:
+        name = naming.derived_volume_name(
+            store.installation_id, instance.uuid, ROOT, naming.VolumeKind.GLANCE_SNAPSHOT
+        )
+        stale = store.find(name)
+        if stale is not None:  # left by an interrupted snapshot of this instance
+            store.remove(stale)
+        return store.snapshot(root, name)
+
+    @contextlib.contextmanager
+    def _quiesced(self, context, instance, guest) -> Iterator[None]:
+        image_meta = instance.image_meta
+        frozen = False
+        try:
+            self._set_quiesced(context, instance, image_meta, True)
+            frozen = True
+        except (exception.InstanceQuiesceNotSupported, exception.QemuGuestAgentNotEnabled) as err:
+            if self._requires_quiesce(image_meta):
+                raise
+            LOG.info("Snapshot without quiescing the guest: %s", err, instance=instance)
+        try:
+            yield
+        finally:
+            if frozen:
+                self._set_quiesced(context, instance, image_meta, False)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _extracted(store: storage.Storage, snap: Volume, image_format: str) -> Iterator[str]:
+        """The snapshot's content in a file of ``image_format``, removed afterwards."""
+        with nova_utils.tempdir(dir=CONF.libvirt.snapshots_directory) as tmpdir:
+            out_path = os.path.join(tmpdir, uuidutils.generate_uuid(dashed=False))
+            device = store.attach(snap)
+            try:
+                images.convert_image(device, out_path, "raw", image_format, run_as_root=True)
+            finally:
+                store.detach(snap)
+            yield out_path
+
+    # -- capacity ----------------------------------------------------------------------
+
+    def _get_local_gb_info(self):
+        """DISK_GB from the default pool's net capacity (see docs/flows/capacity.rst)."""
+        if not _enabled():
+            return super()._get_local_gb_info()
+        store = self._storage()
+        options = CONF.scaleio
+        placement = flavor.DiskPlacement(
+            options.default_protection_domain_name, options.default_storage_pool_name, thin=True
+        )
+        try:
+            capacity = store.client.pool_capacity(store.pool_id(placement))
+        except exceptions.ScaleIOError as err:
+            if self._last_capacity is None:
+                raise
+            LOG.warning("Reporting the last known pool capacity: %s", err)
+            return dict(self._last_capacity)
+        share = options.capacity_fraction
+        total = capacity.total_kb * units.Ki * share / units.Gi
+        free = capacity.free_kb * units.Ki * share / units.Gi
+        self._last_capacity = {"total": total, "free": free, "used": total - free}
+        return dict(self._last_capacity)
+
+    def update_provider_tree(self, provider_tree, nodename, allocations=None):
+        super().update_provider_tree(provider_tree, nodename, allocations)
+        if _enabled():
+            provider_tree.add_traits(nodename, TRAIT)

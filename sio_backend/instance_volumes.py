@@ -1,0 +1,175 @@
+"""Every volume of one instance, as the driver hooks act on them together.
+
+Volumes are found by exact name (the names a nova disk can have), never by
+listing the system, so the cost of a delete or a migration does not grow
+with the cluster.  Which names to try follows from the instance: its flavor
+and block devices say which disks exist, its state says whether rescue or
+resize leftovers may.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from nova import block_device
+from nova.compute import task_states, vm_states
+from nova.virt import configdrive
+from nova.virt import driver as virt_driver
+from oslo_log import log as logging
+
+from sio_backend import exceptions, naming
+from sio_backend.client import Volume
+from sio_backend.flavor import DiskPlacement
+from sio_backend.storage import Storage
+
+LOG = logging.getLogger(__name__)
+
+ROOT = "disk"
+_RESCUE_STATES = (vm_states.RESCUED, vm_states.ERROR)
+_RESIZE_STATES = (vm_states.RESIZED, vm_states.ERROR)
+
+
+def disk_names(instance, block_device_info: dict | None = None) -> list[str] | None:
+    """The disks nova gives the instance, or None where only probing can tell.
+
+    Without block device info the BDM ephemerals (``disk.ephN``) are unknown;
+    None then asks the caller to probe for them.
+    """
+    names = []
+    if not _booted_from_volume(block_device_info):
+        names.append(ROOT)
+    if configdrive.required_by(instance):
+        names.append("disk.config")
+    flavor = instance.flavor
+    swap = virt_driver.block_device_info_get_swap(block_device_info)
+    if virt_driver.swap_is_usable(swap) or flavor.swap > 0:
+        names.append("disk.swap")
+    if block_device_info is None:
+        return names if not flavor.ephemeral_gb else None
+    ephemerals = virt_driver.block_device_info_get_ephemerals(block_device_info)
+    if ephemerals:
+        names.extend(f"disk.eph{index}" for index in range(len(ephemerals)))
+    elif flavor.ephemeral_gb:
+        names.append("disk.local")
+    return names
+
+
+def _booted_from_volume(block_device_info: dict | None) -> bool:
+    mapping = virt_driver.block_device_info_get_mapping(block_device_info)
+    return bool(block_device.get_root_bdm(mapping))
+
+
+class InstanceVolumes:
+    """The PowerFlex volumes of one instance, seen from this host."""
+
+    def __init__(self, storage: Storage, instance, block_device_info: dict | None = None):
+        self.storage = storage
+        self.instance = instance
+        self._block_device_info = block_device_info
+
+    def _name(self, disk_name: str) -> str:
+        return self.storage.disk_volume_name(self.instance.uuid, disk_name)
+
+    # -- finding ----------------------------------------------------------
+
+    def _disk_names(self) -> Iterator[str]:
+        names = disk_names(self.instance, self._block_device_info)
+        if names is not None:
+            yield from names
+            return
+        yield from disk_names(self.instance, {})[:-1]  # all but the guessed disk.local
+        yield from self._probe_ephemerals()
+
+    def _probe_ephemerals(self) -> Iterator[str]:
+        """``disk.local``, or as many ``disk.ephN`` as exist (bounded by the naming)."""
+        if self.storage.find(self._name("disk.local")) is not None:
+            yield "disk.local"
+            return
+        for index in range(naming.MAX_EPHEMERAL_INDEX + 1):
+            name = f"disk.eph{index}"
+            if self.storage.find(self._name(name)) is None:
+                return
+            yield name
+
+    def _rescue_names(self) -> list[str]:
+        return [name + naming.RESCUE_SUFFIX for name in self._disk_names()]
+
+    def _find(self, disk_names: Iterable[str]) -> list[Volume]:
+        found = (self.storage.find(self._name(name)) for name in disk_names)
+        return [volume for volume in found if volume is not None]
+
+    def disks(self) -> list[Volume]:
+        return self._find(self._disk_names())
+
+    def rescue_disks(self) -> list[Volume]:
+        return self._find(self._rescue_names())
+
+    def resize_snapshot(self) -> Volume | None:
+        name = naming.derived_volume_name(
+            self.storage.installation_id,
+            self.instance.uuid,
+            ROOT,
+            naming.VolumeKind.RESIZE_SNAPSHOT,
+        )
+        return self.storage.find(name)
+
+    # -- acting -------------------------------------------------------------
+
+    def remove_all(self) -> None:
+        """Delete the instance's volumes, and the leftovers its state says may exist.
+
+        Every volume that can be removed is; the first failure is raised after.
+        """
+        state, task = self.instance.vm_state, self.instance.task_state or ""
+        names = list(self._disk_names())
+        if state in _RESCUE_STATES or task in (task_states.RESCUING, task_states.UNRESCUING):
+            names += [name + naming.RESCUE_SUFFIX for name in names]
+        failures = []
+        for name in names:
+            try:
+                self.storage.remove_named(self._name(name))
+            except exceptions.ScaleIOError as err:
+                LOG.error("Could not remove %s: %s", self._name(name), err)
+                failures.append(err)
+        if state in _RESIZE_STATES or task.startswith("resize"):
+            snapshot = self.resize_snapshot()
+            if snapshot is not None:
+                self.storage.remove(snapshot)
+        if failures:
+            raise failures[0]
+
+    def remove_rescue(self) -> None:
+        for name in self._rescue_names():
+            self.storage.remove_named(self._name(name))
+
+    def remove(self, volume_names: Iterable[str]) -> None:
+        for name in volume_names:
+            self.storage.remove_named(name)
+
+    def detach_all(self) -> None:
+        """Unmap every volume from this host; the volumes stay."""
+        volumes = self.disks()
+        if self.instance.vm_state in _RESCUE_STATES:
+            volumes += self.rescue_disks()
+        for volume in volumes:
+            self.storage.detach(volume)
+
+    def attach_all(self, placement: DiskPlacement | None) -> None:
+        """Map every volume here and wait for its device; all or none stay mapped."""
+        here = self.storage.local_sdc().id
+        newly_mapped: list[Volume] = []
+        try:
+            for volume in self.disks():
+                new = here not in volume.mapped_sdc_ids
+                self.storage.attach(volume, placement)
+                if new:
+                    newly_mapped.append(volume)
+        except BaseException:
+            for volume in newly_mapped:
+                self.storage.detach_quietly(volume)
+            raise
+
+    def keep_only_this_host(self) -> None:
+        """Remove every other host's mapping: the fence before taking an instance over."""
+        for volume in self.disks():
+            self.storage.unmap_others(volume)

@@ -1,0 +1,70 @@
+"""Keep flavors the ScaleIO backend would refuse off ScaleIO hosts.
+
+Enable in nova-scheduler's nova.conf (sio_backend installed there too)::
+
+    [filter_scheduler]
+    available_filters = nova.scheduler.filters.all_filters
+    available_filters = sio_backend.scheduler.ScaleIOFlavorFilter
+    enabled_filters = ...,ScaleIOFlavorFilter
+
+ScaleIO hosts are those in a host aggregate whose metadata has
+``scaleio=true``.  A flavor passes when the backend would accept every disk
+it asks for: sizes in 8 GiB steps (or ``[scaleio] disk_size_policy =
+round_up``) and valid ``disk:*`` extra specs.
+"""
+
+from __future__ import annotations
+
+import nova.conf
+from nova.scheduler import filters
+from oslo_log import log as logging
+
+from sio_backend import exceptions, flavor, sizing
+
+CONF = nova.conf.CONF
+LOG = logging.getLogger(__name__)
+
+AGGREGATE_KEY = "scaleio"
+MiB = 1024**2
+GiB = 1024**3
+
+
+def refusal(instance_flavor, conf) -> str | None:
+    """Why the backend would refuse the flavor's disks, or None if it would not."""
+    label = flavor.flavor_label(instance_flavor)
+    disks = (
+        ("disk", instance_flavor.root_gb * GiB),
+        ("disk.local", instance_flavor.ephemeral_gb * GiB),
+        ("disk.swap", instance_flavor.swap * MiB),
+    )
+    try:
+        flavor.placement_for(instance_flavor, conf)
+        for disk_name, size in disks:
+            if size:
+                sizing.disk_volume_size(label, disk_name, size, policy=conf.disk_size_policy)
+    except exceptions.FlavorNotSupported as err:
+        return str(err)
+    return None
+
+
+def is_scaleio_host(host_state) -> bool:
+    return any(
+        str(aggregate.metadata.get(AGGREGATE_KEY, "")).lower() == "true"
+        for aggregate in host_state.aggregates
+    )
+
+
+class ScaleIOFlavorFilter(filters.BaseHostFilter):
+    """Pass ScaleIO hosts only for flavors whose disks the backend accepts."""
+
+    run_filter_once_per_request = True
+    RUN_ON_REBUILD = False
+
+    def host_passes(self, host_state, spec_obj) -> bool:
+        if not is_scaleio_host(host_state):
+            return True
+        reason = refusal(spec_obj.flavor, CONF.scaleio)
+        if reason is not None:
+            LOG.debug("%s fails ScaleIOFlavorFilter: %s", host_state, reason)
+            return False
+        return True
