@@ -243,6 +243,7 @@ class Storage:
 
     def detach_quietly(self, volume: Volume) -> None:
         """Undo a mapping this host made, logging rather than raising on failure."""
+        self.ensure_ours(volume, "unmap")
         self._unmap_quietly(volume, self.local_sdc().id)
 
     def unmap_others(self, volume: Volume) -> None:

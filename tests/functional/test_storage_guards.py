@@ -1,0 +1,209 @@
+"""What Storage refuses to do, checked against the simulator's state afterwards.
+
+No code path may remove, unmap, grow, move, snapshot or roll back a volume
+whose name lacks this installation's identifier; nothing is created for a
+host whose SDC is disconnected or in a pool without zero padding unless the
+operator allowed it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from oslo_config import cfg
+from oslo_config import fixture as config_fixture
+
+from sio_backend import exceptions, naming
+from sio_backend.flavor import DiskPlacement
+from sio_backend.simulator import Simulator
+from sio_backend.simulator.host import simulated_storage
+from sio_backend.storage import GiB, Storage
+
+IID = "func"
+PLACEMENT = DiskPlacement("pd1", "sp1", thin=True)
+# Every request that changes a volume or a mapping.
+CHANGES = (
+    "removeVolume",
+    "removeMappedSdc",
+    "addMappedSdc",
+    "setVolumeSize",
+    "setVolumeName",
+    "snapshotVolumes",
+    "migrateVTree",
+    "overwriteVolumeContent",
+    "/api/types/Volume/instances",
+)
+
+
+@pytest.fixture
+def lock_path(tmp_path) -> None:
+    """os-brick's connector takes an external lock while it looks for a device."""
+    fixture = config_fixture.Config(cfg.CONF)
+    fixture.setUp()
+    fixture.config(lock_path=str(tmp_path / "locks"), group="oslo_concurrency")
+    yield
+    fixture.cleanUp()
+
+
+@pytest.fixture
+def host1(simulator: Simulator, lock_path: None) -> Storage:
+    storage = simulated_storage(simulator, "host1", installation_id=IID, wait_timeout=2)
+    yield storage
+    storage.client.close()
+
+
+def our_name(disk: str = "disk") -> str:
+    return naming.disk_volume_name(IID, str(uuid.uuid4()), disk)
+
+
+def state_of(simulator: Simulator) -> list[tuple[Any, ...]]:
+    return sorted(
+        (v.id, v.name, v.size_kb, v.pool_id, v.volume_type, tuple(sorted(v.mappings)))
+        for v in simulator.state.volumes()
+    )
+
+
+def changes_sent(simulator: Simulator) -> list[str]:
+    return [
+        f"{entry.method} {entry.path}"
+        for entry in simulator.request_log
+        if entry.method == "POST"
+        and any(change in entry.path for change in CHANGES)
+        and not entry.path.endswith("queryIdByKey")
+    ]
+
+
+# ------------------------------------------------------------ ownership
+FOREIGN_NAMES = {
+    "another installation": naming.disk_volume_name("othr", str(uuid.uuid4()), "disk"),
+    "made by hand": "data1",
+    "unnamed": None,
+}
+
+
+@pytest.fixture(params=list(FOREIGN_NAMES), ids=list(FOREIGN_NAMES))
+def foreign(request: pytest.FixtureRequest, simulator: Simulator, host1: Storage):
+    """A volume this cloud did not make, mapped to host1 and host2."""
+    pool_id = host1.client.storage_pool_id("pd1", "sp1")
+    name = FOREIGN_NAMES[request.param]
+    made = simulator.state.create_volume(pool_id, 8 * 1024 * 1024, name=name)
+    for host in ("host1", "host2"):
+        simulator.state.map_volume(made.id, simulator.sdcs[host].id, allow_multiple=True)
+    return host1.get(made.id)
+
+
+@pytest.fixture
+def ours(simulator: Simulator, host1: Storage) -> tuple[Any, Any]:
+    """One of our volumes and a snapshot of it, to roll back with."""
+    simulator.add_storage_pool("pd1", "sp2")
+    volume = host1.create(our_name(), PLACEMENT, 8 * GiB)
+    owner = naming.parse_volume_name(volume.name)
+    snapshot_name = naming.derived_volume_name(
+        IID, owner.instance_uuid, "disk", naming.VolumeKind.RESIZE_SNAPSHOT
+    )
+    return volume, host1.snapshot(volume, snapshot_name)
+
+
+ATTEMPTS: dict[str, Callable[[Storage, Any, tuple[Any, Any]], object]] = {
+    "remove": lambda host, volume, ours: host.remove(volume),
+    "remove_named": lambda host, volume, ours: host.remove_named(volume.name),
+    "detach": lambda host, volume, ours: host.detach(volume),
+    "detach_quietly": lambda host, volume, ours: host.detach_quietly(volume),
+    "unmap_others": lambda host, volume, ours: host.unmap_others(volume),
+    "extend": lambda host, volume, ours: host.extend(volume, 16 * GiB),
+    "move": lambda host, volume, ours: host.move(volume, DiskPlacement("pd1", "sp2", thin=True)),
+    "snapshot": lambda host, volume, ours: host.snapshot(volume, our_name()),
+    "rollback dropping it": lambda host, volume, ours: host.rollback(volume, ours[1], ours[0].name),
+    "rollback to it": lambda host, volume, ours: host.rollback(None, volume, our_name()),
+    "rollback to it, dropping ours": lambda host, volume, ours: host.rollback(
+        ours[0], volume, ours[0].name
+    ),
+}
+
+
+@pytest.mark.parametrize("attempt", list(ATTEMPTS))
+def test_foreign_volumes_are_never_changed(
+    simulator: Simulator, host1: Storage, foreign: Any, ours: tuple[Any, Any], attempt: str
+) -> None:
+    before = state_of(simulator)
+    simulator.reset_log()
+
+    with pytest.raises(exceptions.NotOurVolume) as info:
+        ATTEMPTS[attempt](host1, foreign, ours)
+
+    assert f"(id {foreign.id})" in str(info.value) or str(foreign.name) in str(info.value)
+    assert f"{IID!r}" in str(info.value)
+    assert state_of(simulator) == before
+    assert changes_sent(simulator) == []
+    assert foreign.mapped_sdc_ids == {simulator.sdcs[h].id for h in ("host1", "host2")}
+
+
+def test_a_failed_operation_leaves_a_foreign_volume_alone(
+    simulator: Simulator, host1: Storage, foreign: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = state_of(simulator)
+    simulator.reset_log()
+
+    with pytest.raises(RuntimeError, match="the operation failed"):
+        with host1.removed_on_error(foreign):
+            raise RuntimeError("the operation failed")
+
+    assert state_of(simulator) == before
+    assert changes_sent(simulator) == []
+    (logged,) = [r for r in caplog.records if r.exc_info and r.levelno == logging.ERROR]
+    assert isinstance(logged.exc_info[1], exceptions.NotOurVolume)
+
+
+def test_our_volume_is_removed_by_the_same_paths(simulator: Simulator, host1: Storage) -> None:
+    volume = host1.create(our_name(), PLACEMENT, 8 * GiB)
+    host1.attach(volume)
+
+    with pytest.raises(RuntimeError):
+        with host1.removed_on_error(host1.get(volume.id)):
+            raise RuntimeError("the operation failed")
+
+    assert state_of(simulator) == []
+
+
+# ------------------------------------------------- before anything is created
+def test_disconnected_sdc_is_reported_before_anything_is_created(
+    simulator: Simulator, host1: Storage
+) -> None:
+    simulator.faults.disconnect_sdc("host1")
+    simulator.reset_log()
+
+    with pytest.raises(exceptions.ConfigurationError) as info:
+        host1.create(our_name(), PLACEMENT, 8 * GiB)
+
+    assert "disconnected" in str(info.value)
+    assert simulator.sdcs["host1"].guid in str(info.value)
+    assert state_of(simulator) == []
+    assert changes_sent(simulator) == []
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_pool_without_zero_padding_needs_explicit_permission(
+    simulator: Simulator, allowed: bool
+) -> None:
+    simulator.add_storage_pool("pd1", "unpadded", zero_padding=False)
+    host = simulated_storage(
+        simulator, "host1", installation_id=IID, allow_non_padded_pools=allowed
+    )
+    placement = DiskPlacement("pd1", "unpadded", thin=True)
+    try:
+        if allowed:
+            volume = host.create(our_name(), placement, 8 * GiB)
+            assert not host.reads_zeros(volume)
+            assert [v.id for v in simulator.state.volumes()] == [volume.id]
+        else:
+            with pytest.raises(exceptions.ConfigurationError) as info:
+                host.create(our_name(), placement, 8 * GiB)
+            assert "zero padding disabled" in str(info.value)
+            assert "[scaleio] allow_non_padded_pools = True" in str(info.value)
+            assert state_of(simulator) == []
+    finally:
+        host.client.close()
