@@ -110,8 +110,19 @@ def _classify_one(
                 Problem.UNUSED_IMAGE_CACHE,
                 Action.REPORT,
                 f"no disk was cloned from image {owned.owner.image_uuid} (its V-Tree holds "
-                "no other volume); the image cache removes it once it is old enough",
+                "no other volume); removing it frees its capacity, and the next boot of "
+                "the image in this pool imports it again",
             )
+        return
+    if owned.kind is naming.VolumeKind.IMAGE_IMPORT:
+        yield Finding(
+            owned,
+            Problem.LEFTOVER,
+            Action.REPORT,
+            f"image {owned.owner.image_uuid} is being written into it, or was when the "
+            "host writing it stopped; boots wait for it at most [scaleio] "
+            "image_cache_import_timeout, so remove it if it is older than that",
+        )
         return
     uuid = owned.instance_uuid
     if known is not None and known.deleted(owned):

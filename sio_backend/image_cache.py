@@ -38,7 +38,7 @@ from oslo_concurrency import lockutils
 from oslo_log import log as logging
 
 from sio_backend import exceptions, naming
-from sio_backend.client import SNAPSHOT, Volume
+from sio_backend.client import SNAPSHOT, GatewayClient, Volume
 from sio_backend.flavor import DiskPlacement
 from sio_backend.storage import Storage
 
@@ -322,23 +322,24 @@ def import_volumes(volumes: Iterable[Volume], installation_id: str) -> list[Volu
     ]
 
 
-def remove_if_unused(storage: Storage, volume: Volume) -> bool:
+def remove_if_unused(client: GatewayClient, installation_id: str, volume: Volume) -> bool:
     """Remove an image-cache volume unless a root disk was made from it since it was listed.
 
     A boot racing the removal still gets a sound root disk: removing the
     volume (``ONLY_ME``) leaves snapshots made of it in place.
     """
-    if _image_kind(volume, storage.installation_id) is not naming.VolumeKind.IMAGE_CACHE:
+    if _image_kind(volume, installation_id) is not naming.VolumeKind.IMAGE_CACHE:
         raise exceptions.NotOurVolume(
             f"Volume {volume.name or volume.id} is not one of this cloud's image-cache volumes"
         )
     try:
-        members = storage.client.vtree_volumes(volume.vtree_id or storage.get(volume.id).vtree_id)
+        members = client.vtree_volumes(volume.vtree_id or client.get_volume(volume.id).vtree_id)
     except exceptions.NotFound:
         return False
     if [member.id for member in members] != [volume.id]:
         return False
-    storage.remove(volume)
+    LOG.info("Removing unused image-cache volume %s (id %s)", volume.name, volume.id)
+    client.remove_volume(volume.id)
     return True
 
 

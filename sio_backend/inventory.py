@@ -22,6 +22,7 @@ _KIND_LABELS = {
     naming.VolumeKind.IMAGE_SNAPSHOT: "image snapshot",
     naming.VolumeKind.MOVE: "move copy",
     naming.VolumeKind.IMAGE_CACHE: "image cache",
+    naming.VolumeKind.IMAGE_IMPORT: "image import",
 }
 _PROVISIONING = {THIN: "thin", THICK: "thick"}
 

@@ -28,7 +28,7 @@ from test_imagebackend_create import (  # noqa: F401 - fixtures
     qcow2_image,
 )
 
-from sio_backend import exceptions, image_cache, naming, storage
+from sio_backend import audit, exceptions, image_cache, inventory, naming, storage
 from sio_backend.flavor import DiskPlacement
 from sio_backend.imagebackend import ScaleIOImage
 
@@ -343,7 +343,7 @@ def test_root_disks_outlive_their_image_volume(hosts, qcow2_image):
     cached = cache_volume(host)
     assert cached is not None
     assert image_cache.unused_volumes(host.client.list_volumes(), IID) == []
-    assert not image_cache.remove_if_unused(host, cached)
+    assert not image_cache.remove_if_unused(host.client, IID, cached)
     host.remove(cached)  # ONLY_ME, as an operator might
     assert_holds_image(second, qcow2_image)
 
@@ -355,7 +355,7 @@ def test_unused_image_volumes_are_found_and_removed(hosts, qcow2_image):
     unused = image_cache.unused_volumes(host.client.list_volumes(), IID)
     assert [v.name for v in unused] == [cache_volume(host).name]
     assert image_cache.unused_volumes(host.client.list_volumes(), "othr") == []
-    assert image_cache.remove_if_unused(host, unused[0])
+    assert image_cache.remove_if_unused(host.client, IID, unused[0])
     assert cache_volume(host) is None
     # The next boot imports the image again.
     assert_holds_image(boot(CountingFetch(qcow2_image)), qcow2_image)
@@ -383,3 +383,15 @@ def test_clones_must_be_copied_to_move_pools(hosts, qcow2_image):
     assert not image_cache.needs_copy_to_move(host, host.find(copy.volume_name))
     with pytest.raises(exceptions.NotOurVolume):
         image_cache.needs_copy_to_move(host, cache_volume(host))
+
+
+def test_the_audit_never_removes_an_import_or_an_image_volume(hosts, tmp_path, raw_image):
+    host1 = hosts["host1"]
+    host1.create(naming.image_import_volume_name(IID, IMAGE_ID, 0), THIN, GiB)
+    host1.create(naming.image_cache_volume_name(IID, IMAGE_ID, 1), THIN, GiB)
+    no_instances = audit.KnownInstances(frozenset(), "a test")
+    findings = audit.classify(inventory.collect(host1.client, IID), no_instances)
+    assert {(f.volume.kind_label, f.problem, f.action) for f in findings} == {
+        ("image import", audit.Problem.LEFTOVER, audit.Action.REPORT),
+        ("image cache", audit.Problem.UNUSED_IMAGE_CACHE, audit.Action.REPORT),
+    }
