@@ -1149,7 +1149,9 @@ class GatewayClient:
         return self._request(
             "GET",
             path,
-            parse=lambda data: [Volume.from_api(item) for item in _list(data, "the V-Tree volumes")],
+            parse=lambda data: [
+                Volume.from_api(item) for item in _list(data, "the V-Tree volumes")
+            ],
         )
 
     def get_vtree(self, vtree_id: str) -> dict:
