@@ -23,6 +23,7 @@ from pathlib import Path
 import fixtures
 import nova.conf
 import nova.privsep
+import nova_support
 from nova import context as nova_context
 from nova import objects
 from nova.compute import power_state, task_states, vm_states
@@ -169,7 +170,7 @@ class Cloud:
         with self.on(host) as driver:
             try:
                 info = driver.get_info(instance)
-            except Exception:  # noqa: BLE001 - InstanceNotFound and friends: not running
+            except Exception:
                 return False
             return info.state == power_state.RUNNING
 
@@ -194,6 +195,20 @@ class Cloud:
     def device(self, instance, disk: str = "disk", host: str = "host1") -> str:
         volume = self.volumes()[self.volume_name(instance, disk)]
         return str(self.simulator.sdcs[host].device_path(volume.id))
+
+    def state_of(self, instance) -> dict[str, tuple[int, set[str]]]:
+        """The instance's volumes by name: (size in GiB, hosts mapped to)."""
+        volumes = self.volumes()
+        return {
+            name: (volumes[name].size_kb // units.Mi, self.mapped_hosts(name))
+            for name in self.instance_volume_names(instance)
+        }
+
+    def assert_state(self, instance, expected: dict[str, tuple[int, set[str]]]) -> None:
+        """Exactly these volumes of the instance exist, of these sizes, mapped only there."""
+        actual = self.state_of(instance)
+        if actual != expected:
+            raise AssertionError(f"gateway state {actual} != expected {expected}")
 
 
 class CloudFixture(fixtures.Fixture):
@@ -250,3 +265,21 @@ class CloudFixture(fixtures.Fixture):
                 "nova.virt.libvirt.driver.LibvirtDriver._register_undefined_instance_details"
             )
         )
+
+
+class FlowTestCase(nova_support.NovaTestCase):
+    """A nova test case with the two hosts in ``self.cloud``, configured for ``images_type=sio``."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        tmp = Path(self.useFixture(fixtures.TempDir()).path)
+        self.flags(images_type="sio", group="libvirt")
+        self.flags(lock_path=str(tmp / "locks"), group="oslo_concurrency")
+        self.flags(
+            installation_identifier=IID,
+            default_protection_domain_name="pd1",
+            default_storage_pool_name="sp1",
+            default_provisioning_type="thin",
+            group="scaleio",
+        )
+        self.cloud = self.useFixture(CloudFixture(tmp)).cloud

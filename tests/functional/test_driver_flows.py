@@ -7,32 +7,14 @@ to the root disk before a move reads back after it.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import fixtures
-import nova_support
-from device_io import read, write
-from nova_hosts import PATTERN, CloudFixture, make_flavor
+from device_io import read
+from nova_hosts import PATTERN, FlowTestCase, make_flavor
 
 GiB = 1024**3
 MiB = 1024**2
 
 
-class DriverFlowTestCase(nova_support.NovaTestCase):
-    def setUp(self) -> None:
-        super().setUp()
-        tmp = Path(self.useFixture(fixtures.TempDir()).path)
-        self.flags(images_type="sio", group="libvirt")
-        self.flags(lock_path=str(tmp / "locks"), group="oslo_concurrency")
-        self.flags(
-            installation_identifier="flow",
-            default_protection_domain_name="pd1",
-            default_storage_pool_name="sp1",
-            default_provisioning_type="thin",
-            group="scaleio",
-        )
-        self.cloud = self.useFixture(CloudFixture(tmp)).cloud
-
+class DriverFlowTestCase(FlowTestCase):
     def test_spawn_and_delete(self) -> None:
         cloud = self.cloud
         instance = cloud.spawn(cloud.new_instance(make_flavor(ephemeral_gb=8, swap=8192)))
