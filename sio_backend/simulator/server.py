@@ -185,6 +185,7 @@ class GatewayHTTPServer(ThreadingHTTPServer):
         self._context = context
         self._connections: dict[socket.socket, bool] = {}
         self._connections_lock = threading.Lock()
+        self.peak_connections = 0  # most client connections open at once, for benchmarks
         super().__init__(("127.0.0.1", port), _Handler)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
@@ -195,6 +196,7 @@ class GatewayHTTPServer(ThreadingHTTPServer):
                 connection = self._context.wrap_socket(request, server_side=True)
             with self._connections_lock:
                 self._connections[connection] = False
+                self.peak_connections = max(self.peak_connections, len(self._connections))
             _Handler(connection, client_address, self)
         except (OSError, ssl.SSLError) as exc:
             LOG.debug("connection from %s ended: %s", client_address, exc)
@@ -203,6 +205,10 @@ class GatewayHTTPServer(ThreadingHTTPServer):
                 self._connections.pop(connection, None)
             if connection is not request:
                 connection.close()
+
+    def reset_peak_connections(self) -> None:
+        with self._connections_lock:
+            self.peak_connections = len(self._connections)
 
     def set_busy(self, connection: socket.socket, busy: bool) -> None:
         with self._connections_lock:

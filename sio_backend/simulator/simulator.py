@@ -243,3 +243,15 @@ class Simulator:
 
     def reset_log(self) -> None:
         self.log.reset()
+
+    @property
+    def peak_connections(self) -> int:
+        """Most client connections open at once since start or the last reset."""
+        if self._server is None:
+            raise RuntimeError("the simulator is not running; call start() or use 'with'")
+        return self._server.peak_connections
+
+    def reset_peak_connections(self) -> None:
+        """Start counting from the connections open now."""
+        if self._server is not None:
+            self._server.reset_peak_connections()

@@ -1,0 +1,234 @@
+"""What the benchmark measures; each function returns plain data for the report."""
+
+from __future__ import annotations
+
+import functools
+import os
+import resource
+import statistics
+import subprocess
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks import ours, peers
+from benchmarks.environment import CONF, HOSTS, Bench, make_qcow2
+from sio_backend import privileged
+from sio_backend.client import GatewayClient
+
+MiB = 1024 * 1024
+OPERATIONS = ("spawn", "snapshot", "resize", "live_migrate", "delete")
+DISKS_PER_OPERATION = {"spawn": 3, "spawn_qos": 3, "live_migrate": 3, "delete": 3}
+QOS = {"disk:iops_limit": "1000"}
+
+
+def make_ways(bench: Bench, image: Path) -> tuple[list, dict[str, str]]:
+    """sio_backend and each peer that imports; the others with the reason they do not."""
+    ways: list = [ours.OurWay(bench, image)]
+    unavailable = {}
+    for peer in (peers.SiolibWay, peers.PyPowerFlexWay):
+        try:
+            ways.append(peer(bench, str(image)))
+        except Exception as err:  # a peer that cannot run is reported, not fatal
+            unavailable[peer.name] = f"{type(err).__name__}: {err}"
+    return ways, unavailable
+
+
+def _cycle(way, record: Callable[[str, Callable[[], object]], None]) -> None:
+    """Spawn one instance, then snapshot, resize, live-migrate and delete it."""
+    instance = ours.new_instance()
+    record("spawn", lambda: way.spawn(instance, "host1"))
+    record("snapshot", lambda: way.snapshot(instance, "host1"))
+    record("resize", lambda: way.resize(instance, "host1"))
+    record("live_migrate", lambda: way.live_migrate(instance, "host1", "host2"))
+    record("delete", lambda: way.delete(instance, "host2"))
+
+
+def _recorder(bench: Bench, rows: dict) -> Callable[[str, Callable[[], object]], None]:
+    def record(name: str, operation: Callable[[], object]) -> None:
+        rows[name] = bench.measure(operation).as_dict()
+
+    return record
+
+
+def _unmeasured(_name: str, operation: Callable[[], object]) -> None:
+    operation()
+
+
+def call_counts(bench: Bench, image: Path, levels: list[int]) -> dict:
+    """Gateway calls per operation at each number of other volumes in the system."""
+    results: dict = {"levels": {}, "unavailable": {}}
+    for level in levels:
+        bench.populate(level)
+        bench.fresh_hosts()
+        ways, unavailable = make_ways(bench, image)
+        results["unavailable"].update(unavailable)
+        per_way: dict = {}
+        for way in ways:
+            rows: dict = {}
+            # Cold: the first instance of a fresh process pays the one-time lookups.
+            cold = ours.new_instance()
+            record = _recorder(bench, rows)
+            record("spawn_cold", functools.partial(way.spawn, cold, "host1"))
+            _cycle(way, _unmeasured)  # fills both hosts' caches
+            _cycle(way, record)
+            if isinstance(way, ours.OurWay):
+                qos = ours.new_instance(extra_specs=QOS)
+                record("spawn_qos", functools.partial(way.spawn, qos, "host1"))
+                way.delete(qos, "host1")
+            way.delete(cold, "host1")
+            per_way[way.name] = rows
+        results["levels"][str(level)] = per_way
+    return results
+
+
+def latency(bench: Bench, image: Path, delays: list[float]) -> dict:
+    """Wall time per operation when every gateway round trip takes ``delay`` longer."""
+    bench.fresh_hosts()
+    ways, unavailable = make_ways(bench, image)
+    for way in ways:
+        _cycle(way, _unmeasured)  # warm caches first
+    results: dict = {"unavailable": unavailable, "delays": {}}
+    for delay in delays:
+        per_way: dict = {}
+        with bench.latency(delay):
+            for way in ways:
+                per_way[way.name] = {}
+                _cycle(way, _recorder(bench, per_way[way.name]))
+        results["delays"][f"{delay * 1000:g}ms"] = per_way
+    return results
+
+
+def concurrency(bench: Bench, image: Path, spawns: int, max_connections: int) -> dict:
+    """``spawns`` instances at once over two hosts sharing one gateway client."""
+    bench.set_scaleio(rest_max_connections=max_connections)
+    shared = GatewayClient.from_config(CONF)  # as nova-compute builds it
+    hosts = bench.fresh_hosts()
+    for host_storage in hosts.values():
+        host_storage.client.close()
+        host_storage.client = shared
+    way = ours.OurWay(bench, image)
+    instances = [ours.new_instance() for _ in range(spawns)]
+    durations: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(spawns)
+
+    def spawn(index: int) -> None:
+        start.wait()
+        began = time.perf_counter()
+        try:
+            way.spawn(instances[index], HOSTS[index % len(HOSTS)])
+        except Exception:  # every failure is counted and reported
+            with lock:
+                errors.append(traceback.format_exc(limit=3))
+        with lock:
+            durations.append(time.perf_counter() - began)
+
+    bench.sim.reset_log()
+    bench.sim.reset_peak_connections()
+    threads = [threading.Thread(target=spawn, args=(i,)) for i in range(spawns)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    total = time.perf_counter() - began
+    counts = bench.sim.call_counts()
+    peak = bench.sim.peak_connections
+    for index, instance in enumerate(instances):
+        way.delete(instance, HOSTS[index % len(HOSTS)])
+    shared.close()
+    quantiles = statistics.quantiles(durations, n=20) if len(durations) > 1 else durations * 19
+    return {
+        "spawns": spawns,
+        "hosts": len(HOSTS),
+        "errors": len(errors),
+        "error_samples": errors[:3],
+        "gateway_clients": 1,
+        "logins": counts.get(("GET", "/api/login"), 0),
+        "calls": sum(counts.values()),
+        "peak_connections": peak,
+        "max_connections": max_connections,
+        "p50_s": round(statistics.median(durations), 3),
+        "p95_s": round(quantiles[18], 3),
+        "total_s": round(total, 3),
+    }
+
+
+def _written(command: Callable[[], object]) -> tuple[float, int]:
+    """Seconds, and bytes that child processes wrote to storage (page cache or direct)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_oublock
+    began = time.perf_counter()
+    command()
+    seconds = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_oublock
+    return seconds, (after - before) * 512
+
+
+def image_import(workdir: Path, virtual_gib: int = 2, data_mib: int = 64) -> dict:
+    """A mostly empty qcow2 onto a fresh device: sio_backend's convert against dd."""
+    chunk = 2 * MiB
+    stride = virtual_gib * 1024 * MiB // (data_mib * MiB // chunk)
+    source = make_qcow2(
+        workdir / "import.qcow2",
+        f"{virtual_gib}G",
+        [(offset, chunk) for offset in range(0, virtual_gib * 1024 * MiB, stride)],
+    )
+    raw = workdir / "import.raw"
+    subprocess.run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", source, raw], check=True)
+    device = workdir / "import-device"
+
+    def fresh_device() -> str:
+        # A new thin volume on a zero-padded pool: reads back zeros, nothing allocated.
+        device.unlink(missing_ok=True)
+        with open(device, "wb") as handle:
+            handle.truncate(8 * 1024 * MiB)
+        return str(device)
+
+    runs = {
+        "sio_backend": lambda: privileged.convert_image(
+            str(source), "qcow2", fresh_device(), "raw", target_exists=True, target_is_zero=True
+        ),
+        "qemu-img -n (no zero skipping, page cache)": lambda: subprocess.run(
+            ["qemu-img", "convert", "-n", "-f", "qcow2", "-O", "raw", source, fresh_device()],
+            check=True,
+        ),
+        "dd bs=4M oflag=direct": lambda: subprocess.run(
+            [
+                "dd",
+                f"if={raw}",
+                f"of={fresh_device()}",
+                "bs=4M",
+                "oflag=direct",
+                "conv=notrunc",
+                "status=none",
+            ],
+            check=True,
+        ),
+    }
+    results: dict = {
+        "image": {"format": "qcow2", "virtual_gib": virtual_gib, "data_mib": data_mib},
+        "command": privileged.convert_command(
+            str(source), "qcow2", "<device>", "raw", target_exists=True, target_is_zero=True
+        ),
+        "runs": {},
+    }
+    for name, run in runs.items():
+        seconds, written = _written(run)
+        results["runs"][name] = {
+            "seconds": round(seconds, 3),
+            "bytes_written": written,
+            "bytes_allocated": os.stat(device).st_blocks * 512,
+        }
+    baseline = results["runs"]["dd bs=4M oflag=direct"]
+    ours_run = results["runs"]["sio_backend"]
+    results["dd_over_ours"] = {
+        "time": round(baseline["seconds"] / max(ours_run["seconds"], 1e-6), 1),
+        "bytes_written": round(baseline["bytes_written"] / max(ours_run["bytes_written"], 1), 1),
+    }
+    for path in (source, raw, device):
+        Path(path).unlink(missing_ok=True)
+    return results
