@@ -32,7 +32,7 @@ from nova.tests.unit import fake_instance
 from nova.virt import fake as fake_virt
 from oslo_utils import units, uuidutils
 
-from sio_backend import privileged, storage
+from sio_backend import naming, privileged, storage
 from sio_backend.driver import SioLibvirtDriver
 from sio_backend.simulator import Simulator
 from sio_backend.simulator.host import simulated_storage
@@ -209,6 +209,17 @@ class Cloud:
         actual = self.state_of(instance)
         if actual != expected:
             raise AssertionError(f"gateway state {actual} != expected {expected}")
+
+    def assert_no_leaks(self, *instances) -> None:
+        """Every volume but these instances' is an image cache volume, mapped nowhere."""
+        owned = set().union(*(self.instance_volume_names(i) for i in instances))
+        for name, volume in self.volumes().items():
+            if name in owned:
+                continue
+            if not isinstance(naming.parse_volume_name(name), naming.ImageCacheVolumeName):
+                raise AssertionError(f"leaked volume {name}")
+            if volume.mappings:
+                raise AssertionError(f"image volume {name} left mapped to {volume.mappings}")
 
 
 class CloudFixture(fixtures.Fixture):
