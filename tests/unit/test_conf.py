@@ -30,6 +30,7 @@ DEFAULTS = {
     "allow_non_padded_pools": False,
     "default_sdcguid": None,
     "disk_wait_timeout": 60,
+    "capacity_fraction": 1.0,
     "image_cache": "none",
     "image_cache_max_clones": 100,
     "image_cache_import_timeout": 1800,
