@@ -8,7 +8,8 @@ to the root disk before a move reads back after it.
 from __future__ import annotations
 
 from device_io import read
-from nova_hosts import PATTERN, FlowTestCase, make_flavor
+from flow_case import FlowTestCase
+from nova_hosts import PATTERN, make_flavor
 
 GiB = 1024**3
 MiB = 1024**2

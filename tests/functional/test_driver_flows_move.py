@@ -1,0 +1,259 @@
+"""Reboot, power cycle, resize, rescue and failed spawns through SioLibvirtDriver.
+
+Each flow calls the driver's nova entry points in the order nova's compute
+manager does, on the host the manager would call, changing the instance's
+host, flavor and states between the calls as the manager does.  After each
+step the gateway's state is checked whole: exactly these volumes of the
+instance, of these sizes, mapped to these hosts and no others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from unittest import mock
+
+import fixtures
+import nova.conf
+from device_io import read, write
+from flow_case import FlowTestCase
+from nova import objects
+from nova.compute import task_states, vm_states
+from nova.virt.libvirt import driver as libvirt_driver
+from nova_hosts import IID, PATTERN, make_flavor
+
+from sio_backend import naming
+
+CONF = nova.conf.CONF
+MiB = 1024**2
+MARK = b"before the move\n" * 64
+LATER = b"after the move!\n" * 64
+NOVA_FILES = {"console.log", "disk.info"}  # what nova itself may keep in the instance directory
+
+
+class MoveFlowTestCase(FlowTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        # Cold migration reaches the destination over SSH; nothing should
+        # be copied there, which copy_image's calls show.
+        self.copy_image = self.useFixture(
+            fixtures.MockPatch("nova.virt.libvirt.utils.copy_image")
+        ).mock
+        for host in ("host1", "host2"):
+            self.useFixture(
+                fixtures.MockPatchObject(self.cloud.drivers[host], "_remotefs", mock.Mock())
+            )
+
+    # -- helpers -------------------------------------------------------------
+
+    def name(self, instance, disk: str = "disk") -> str:
+        return self.cloud.volume_name(instance, disk)
+
+    def snapshot_name(self, instance) -> str:
+        return naming.derived_volume_name(
+            IID, instance.uuid, "disk", naming.VolumeKind.RESIZE_SNAPSHOT
+        )
+
+    def instance_files(self, instance, host: str) -> set[str]:
+        with self.cloud.on(host):
+            path = Path(CONF.instances_path) / instance.uuid
+        return set(os.listdir(path)) if path.exists() else set()
+
+    def assert_no_junk(self, instance, host: str) -> None:
+        files = self.instance_files(instance, host)
+        self.assertLessEqual(files, NOVA_FILES, f"unexpected files in {host}'s instance directory")
+
+    def unmap_everywhere(self, instance) -> None:
+        """What a host reboot can leave: the volumes no longer mapped to it."""
+        client = self.cloud.storage().client
+        for name in self.cloud.instance_volume_names(instance):
+            client.unmap_volume(self.cloud.volumes()[name].id)
+
+    def assert_copied_no_disk(self) -> None:
+        copied = {os.path.basename(call.args[0]) for call in self.copy_image.call_args_list}
+        self.assertLessEqual(copied, {"disk.info"}, "a disk was copied to the destination")
+
+    # -- reboot and power cycle ------------------------------------------------
+
+    def test_hard_reboot_and_power_cycle_after_host_reboot(self) -> None:
+        cloud = self.cloud
+        instance = cloud.spawn(cloud.new_instance(make_flavor(swap=8192)))
+        root, swap = self.name(instance), self.name(instance, "disk.swap")
+        expected = {root: (8, {"host1"}), swap: (8, {"host1"})}
+        write(cloud.device(instance), 0, MARK)
+
+        instance.task_state = task_states.REBOOT_STARTED_HARD
+        with cloud.on("host1") as driver:
+            driver.reboot(cloud.context, instance, [], "HARD", block_device_info=None)
+        instance.task_state = None
+        self.assertTrue(cloud.domain_running(instance, "host1"))
+        cloud.assert_state(instance, expected)
+        self.assertEqual(MARK, read(cloud.device(instance), 0, len(MARK)))
+        self.assert_no_junk(instance, "host1")
+
+        instance.task_state = task_states.POWERING_OFF
+        with cloud.on("host1") as driver:
+            driver.power_off(instance)
+        instance.vm_state, instance.task_state = vm_states.STOPPED, None
+        self.assertFalse(cloud.domain_running(instance, "host1"))
+        self.unmap_everywhere(instance)
+        cloud.assert_state(instance, {root: (8, set()), swap: (8, set())})
+
+        instance.task_state = task_states.POWERING_ON
+        with cloud.on("host1") as driver:
+            driver.power_on(cloud.context, instance, [], block_device_info=None)
+        instance.vm_state, instance.task_state = vm_states.ACTIVE, None
+        self.assertTrue(cloud.domain_running(instance, "host1"))
+        cloud.assert_state(instance, expected)
+        self.assertEqual(MARK, read(cloud.device(instance), 0, len(MARK)))
+        self.assertEqual(PATTERN, read(cloud.device(instance), 4 * MiB, len(PATTERN)))
+        self.assert_no_junk(instance, "host1")
+
+        cloud.delete(instance)
+        cloud.assert_state(instance, {})
+
+    # -- resize ------------------------------------------------------------------
+
+    def migration(self, source: str, dest: str):
+        return objects.Migration(
+            source_compute=source,
+            dest_compute=dest,
+            source_node=source,
+            dest_node=dest,
+            migration_type="resize",
+            status="migrating",
+        )
+
+    def resize(self, instance, new_flavor, source: str, dest: str):
+        """prep_resize, resize_instance on the source, finish_resize on the destination."""
+        cloud = self.cloud
+        migration = self.migration(source, dest)
+        instance.new_flavor = new_flavor
+        instance.system_metadata["old_vm_state"] = instance.vm_state
+        instance.task_state = task_states.RESIZE_MIGRATING
+        shared = source == dest
+        with (
+            cloud.on(source) as driver,
+            mock.patch.object(
+                libvirt_driver.LibvirtDriver, "_is_path_shared_with", return_value=shared
+            ),
+        ):
+            disk_info = driver.migrate_disk_and_power_off(
+                cloud.context, instance, dest, new_flavor, [], None, 0, 0
+            )
+        instance.host = instance.node = dest
+        instance.old_flavor = instance.flavor
+        instance.task_state = task_states.RESIZE_MIGRATED
+
+        instance.flavor = new_flavor
+        instance.root_gb, instance.ephemeral_gb = new_flavor.root_gb, new_flavor.ephemeral_gb
+        instance.task_state = task_states.RESIZE_FINISH
+        with cloud.on(dest) as driver:
+            driver.finish_migration(
+                cloud.context,
+                migration,
+                instance,
+                disk_info,
+                [],
+                cloud.image_meta(),
+                True,
+                {},
+                None,
+                True,
+            )
+        instance.vm_state, instance.task_state = vm_states.RESIZED, None
+        self.assert_copied_no_disk()
+        self.assertEqual([], [d for d in json.loads(disk_info) if "emc-vol" in d["path"]])
+        return migration
+
+    def confirm(self, instance, migration) -> None:
+        with self.cloud.on(migration.source_compute) as driver:
+            driver.confirm_migration(self.cloud.context, migration, instance, [])
+        instance.vm_state, instance.task_state = vm_states.ACTIVE, None
+        instance.old_flavor = instance.new_flavor = None
+
+    def revert(self, instance, migration) -> None:
+        cloud = self.cloud
+        instance.task_state = task_states.RESIZE_REVERTING
+        with cloud.on(migration.dest_compute) as driver:
+            driver.destroy(cloud.context, instance, [], None, destroy_disks=False)
+        instance.flavor = instance.old_flavor
+        instance.root_gb = instance.flavor.root_gb
+        instance.ephemeral_gb = instance.flavor.ephemeral_gb
+        instance.host = instance.node = migration.source_compute
+        with cloud.on(migration.source_compute) as driver:
+            driver.finish_revert_migration(cloud.context, instance, [], migration, None, True)
+        instance.vm_state, instance.task_state = vm_states.ACTIVE, None
+        instance.old_flavor = instance.new_flavor = None
+
+    def resized_instance(self, source: str, dest: str, new_flavor):
+        cloud = self.cloud
+        instance = cloud.spawn(cloud.new_instance(make_flavor()))
+        write(cloud.device(instance), 0, MARK)
+        migration = self.resize(instance, new_flavor, source, dest)
+        root, snap = self.name(instance), self.snapshot_name(instance)
+        self.assertTrue(cloud.domain_running(instance, dest))
+        if source != dest:
+            self.assertFalse(cloud.domain_running(instance, source))
+        self.assertEqual(MARK, read(cloud.device(instance, host=dest), 0, len(MARK)))
+        self.assertEqual(8, cloud.state_of(instance)[snap][0])
+        self.assertEqual(16, cloud.state_of(instance)[root][0])
+        return instance, migration
+
+    def test_resize_on_the_same_host_then_confirm(self) -> None:
+        cloud = self.cloud
+        instance, migration = self.resized_instance("host1", "host1", make_flavor("big", 16))
+        root, snap = self.name(instance), self.snapshot_name(instance)
+        cloud.assert_state(instance, {root: (16, {"host1"}), snap: (8, set())})
+
+        self.confirm(instance, migration)
+        cloud.assert_state(instance, {root: (16, {"host1"})})
+        self.assertTrue(cloud.domain_running(instance, "host1"))
+        self.assertEqual(MARK, read(cloud.device(instance), 0, len(MARK)))
+        self.assert_no_junk(instance, "host1")
+        cloud.delete(instance)
+        cloud.assert_state(instance, {})
+
+    def test_resize_on_the_same_host_then_revert(self) -> None:
+        cloud = self.cloud
+        instance, migration = self.resized_instance("host1", "host1", make_flavor("big", 16))
+        write(cloud.device(instance), 0, LATER)
+
+        self.revert(instance, migration)
+        cloud.assert_state(instance, {self.name(instance): (8, {"host1"})})
+        self.assertTrue(cloud.domain_running(instance, "host1"))
+        self.assertEqual(MARK, read(cloud.device(instance), 0, len(MARK)))
+        self.assert_no_junk(instance, "host1")
+        cloud.delete(instance)
+        cloud.assert_state(instance, {})
+
+    def test_cold_migration_with_resize_then_confirm(self) -> None:
+        cloud = self.cloud
+        instance, migration = self.resized_instance("host1", "host2", make_flavor("big", 16))
+        root, snap = self.name(instance), self.snapshot_name(instance)
+        # The source keeps its (idle) mapping until the resize is confirmed or reverted.
+        cloud.assert_state(instance, {root: (16, {"host1", "host2"}), snap: (8, set())})
+
+        self.confirm(instance, migration)
+        cloud.assert_state(instance, {root: (16, {"host2"})})
+        self.assertTrue(cloud.domain_running(instance, "host2"))
+        self.assertEqual(MARK, read(cloud.device(instance, host="host2"), 0, len(MARK)))
+        self.assert_no_junk(instance, "host2")
+        self.assertEqual(set(), self.instance_files(instance, "host1"))
+        cloud.delete(instance, "host2")
+        cloud.assert_state(instance, {})
+
+    def test_cold_migration_with_resize_then_revert(self) -> None:
+        cloud = self.cloud
+        instance, migration = self.resized_instance("host1", "host2", make_flavor("big", 16))
+        write(cloud.device(instance, host="host2"), 0, LATER)
+
+        self.revert(instance, migration)
+        cloud.assert_state(instance, {self.name(instance): (8, {"host1"})})
+        self.assertTrue(cloud.domain_running(instance, "host1"))
+        self.assertFalse(cloud.domain_running(instance, "host2"))
+        self.assertEqual(MARK, read(cloud.device(instance), 0, len(MARK)))
+        self.assert_no_junk(instance, "host1")
+        cloud.delete(instance)
+        cloud.assert_state(instance, {})
