@@ -1,281 +1,43 @@
-"""Two nova compute hosts in one process, each a real SioLibvirtDriver.
+"""The two-host nova harness the functional tests use.
 
-The libvirt underneath is nova's fakelibvirt (LibvirtFixture); the storage is
-the simulator over verified HTTPS, with one simulated SDC per host; images
-are real qcow2 files written by real ``qemu-img``.  What a host does runs
-with ``CONF.host`` set to it (``with cloud.on("host2"): ...``), so nova's and
-the backend's per-host decisions are the ones a real host would make.
-
-Only what needs a nova database or other services is replaced: Glance
-(images come from a local file), ``instance.save()``, the device metadata
-and the config drive content builder.
+The hosts themselves live in the package (``sio_backend.demo.cloud``), since
+``sio-backend demo`` runs the same ones; the tests import them from here under
+the names they have always used, with :class:`FlowTestCase` on top.
 """
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import fixtures
-import nova.conf
-import nova.privsep
 import nova_support
-from nova import context as nova_context
-from nova import objects
-from nova.compute import power_state, task_states, vm_states
-from nova.tests import fixtures as nova_fixtures
-from nova.tests.unit import fake_instance
-from nova.virt import fake as fake_virt
-from oslo_utils import units, uuidutils
 
-from sio_backend import naming, privileged, storage
-from sio_backend.driver import SioLibvirtDriver
-from sio_backend.simulator import Simulator
-from sio_backend.simulator.host import simulated_storage
+from sio_backend.demo.cloud import (
+    CONF,
+    HOSTS,
+    IID,
+    IMAGE_ID,
+    PATTERN,
+    Cloud,
+    CloudFixture,
+    FileGlance,
+    make_flavor,
+    make_image,
+)
 
-CONF = nova.conf.CONF
-IID = "flow"
-HOSTS = ("host1", "host2")
-IMAGE_ID = "155d900f-4e14-4e4c-a73d-069cbf4541e6"
-PATTERN = b"\x5a" * units.Mi  # written by the image at 4 MiB
-
-
-def make_image(path: Path) -> Path:
-    """A 1 GiB qcow2 image with PATTERN at 4 MiB."""
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "1G"], check=True)
-    subprocess.run(
-        ["qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 4M 1M", str(path)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    return path
-
-
-def make_flavor(
-    name: str = "m1.sio", root_gb: int = 8, ephemeral_gb: int = 0, swap: int = 0, **extra_specs
-):
-    return objects.Flavor(
-        id=1,
-        flavorid=name,
-        name=name,
-        memory_mb=512,
-        vcpus=1,
-        root_gb=root_gb,
-        ephemeral_gb=ephemeral_gb,
-        swap=swap,
-        extra_specs=dict(extra_specs),
-        rxtx_factor=1.0,
-        vcpu_weight=None,
-        disabled=False,
-        is_public=True,
-        description=None,
-    )
-
-
-@dataclass
-class Cloud:
-    """The two hosts, their drivers, and the gateway they share."""
-
-    simulator: Simulator
-    image: Path
-    tmp: Path
-    drivers: dict[str, SioLibvirtDriver] = field(default_factory=dict)
-    context: object = None
-
-    @contextlib.contextmanager
-    def on(self, host: str) -> Iterator[SioLibvirtDriver]:
-        CONF.set_override("host", host)
-        CONF.set_override("instances_path", str(self.tmp / host / "instances"))
-        try:
-            yield self.drivers.get(host)
-        finally:
-            CONF.clear_override("host")
-            CONF.clear_override("instances_path")
-
-    def storage(self, host: str = "host1") -> storage.Storage:
-        return storage.for_host(CONF, host)
-
-    # -- instances ---------------------------------------------------------
-
-    def new_instance(self, flavor=None, *, host: str = "host1", config_drive: bool = False):
-        flavor = flavor or make_flavor()
-        instance = fake_instance.fake_instance_obj(
-            self.context,
-            uuid=uuidutils.generate_uuid(),
-            host=host,
-            node=host,
-            image_ref=IMAGE_ID,
-            flavor=flavor,
-            root_gb=flavor.root_gb,
-            ephemeral_gb=flavor.ephemeral_gb,
-            memory_mb=flavor.memory_mb,
-            vcpus=flavor.vcpus,
-            vm_state=vm_states.BUILDING,
-            task_state=task_states.SPAWNING,
-            config_drive="True" if config_drive else "",
-            os_type="linux",
-            system_metadata={},
-            old_flavor=None,
-            new_flavor=None,
-        )
-        instance.system_metadata = {}
-        instance.numa_topology = None
-        instance.pci_requests = objects.InstancePCIRequests(requests=[])
-        instance.resources = None
-        for lazy in ("trusted_certs", "vcpu_model", "migration_context", "device_metadata"):
-            setattr(instance, lazy, None)
-        instance.keypairs = objects.KeyPairList(objects=[])
-        instance.pci_devices = objects.PciDeviceList(objects=[])
-        instance.tags = objects.TagList(objects=[])
-        instance.services = objects.ServiceList(objects=[])
-        return instance
-
-    def image_meta(self, **properties):
-        return objects.ImageMeta.from_dict(
-            {
-                "id": IMAGE_ID,
-                "name": "cirros",
-                "disk_format": "qcow2",
-                "container_format": "bare",
-                "size": self.image.stat().st_size,
-                "properties": properties,
-            }
-        )
-
-    def spawn(self, instance, host: str = "host1", block_device_info=None, **image_props):
-        with self.on(host) as driver:
-            driver.spawn(
-                self.context,
-                instance,
-                self.image_meta(**image_props),
-                [],
-                None,
-                {},
-                network_info=[],
-                block_device_info=block_device_info,
-            )
-        instance.vm_state, instance.task_state = vm_states.ACTIVE, None
-        return instance
-
-    def delete(self, instance, host: str = "host1", block_device_info=None):
-        instance.task_state = task_states.DELETING
-        with self.on(host) as driver:
-            driver.destroy(self.context, instance, [], block_device_info, destroy_disks=True)
-
-    def domain_running(self, instance, host: str) -> bool:
-        with self.on(host) as driver:
-            try:
-                info = driver.get_info(instance)
-            except Exception:
-                return False
-            return info.state == power_state.RUNNING
-
-    # -- the gateway's view ---------------------------------------------------
-
-    def volumes(self) -> dict[str, object]:
-        """Every volume in the system by name (the simulator's state model)."""
-        return {v.name: v for v in self.simulator.state.volumes()}
-
-    def mapped_hosts(self, volume_name: str) -> set[str]:
-        volume = self.volumes()[volume_name]
-        by_id = {sdc.id: name for name, sdc in self.simulator.sdcs.items()}
-        return {by_id[sdc_id] for sdc_id in volume.mappings}
-
-    def instance_volume_names(self, instance) -> set[str]:
-        prefix = storage.for_host(CONF, "host1").disk_volume_name(instance.uuid, "disk")[:26]
-        return {name for name in self.volumes() if name and name.startswith(prefix)}
-
-    def volume_name(self, instance, disk: str = "disk") -> str:
-        return self.storage().disk_volume_name(instance.uuid, disk)
-
-    def device(self, instance, disk: str = "disk", host: str = "host1") -> str:
-        volume = self.volumes()[self.volume_name(instance, disk)]
-        return str(self.simulator.sdcs[host].device_path(volume.id))
-
-    def state_of(self, instance) -> dict[str, tuple[int, set[str]]]:
-        """The instance's volumes by name: (size in GiB, hosts mapped to)."""
-        volumes = self.volumes()
-        return {
-            name: (volumes[name].size_kb // units.Mi, self.mapped_hosts(name))
-            for name in self.instance_volume_names(instance)
-        }
-
-    def assert_state(self, instance, expected: dict[str, tuple[int, set[str]]]) -> None:
-        """Exactly these volumes of the instance exist, of these sizes, mapped only there."""
-        actual = self.state_of(instance)
-        if actual != expected:
-            raise AssertionError(f"gateway state {actual} != expected {expected}")
-
-    def assert_no_leaks(self, *instances) -> None:
-        """Every volume but these instances' is an image cache volume, mapped nowhere."""
-        owned = set().union(*(self.instance_volume_names(i) for i in instances))
-        for name, volume in self.volumes().items():
-            if name in owned:
-                continue
-            if not isinstance(naming.parse_volume_name(name), naming.ImageCacheVolumeName):
-                raise AssertionError(f"leaked volume {name}")
-            if volume.mappings:
-                raise AssertionError(f"image volume {name} left mapped to {volume.mappings}")
-
-
-class CloudFixture(fixtures.Fixture):
-    """Starts the simulator and both hosts; stops everything on cleanup."""
-
-    def __init__(self, tmp: Path) -> None:
-        super().__init__()
-        self.tmp = tmp
-
-    def _setUp(self) -> None:
-        self.useFixture(nova_fixtures.LibvirtFixture())
-        # Privileged helpers run in this (root) process, as nova's PrivsepFixture does.
-        for context in (nova.privsep.sys_admin_pctxt, privileged.sys_admin_pctxt):
-            self.useFixture(fixtures.MockPatchObject(context, "client_mode", False))
-        simulator = Simulator(self.tmp / "simulator", tls=True, migration_delay=0.05)
-        simulator.start()
-        self.addCleanup(simulator.stop)
-        image = make_image(self.tmp / "cirros.qcow2")
-        self.cloud = Cloud(simulator, image, self.tmp, context=nova_context.get_admin_context())
-        for host in HOSTS:
-            simulator.add_sdc(host)
-            (self.tmp / host / "instances").mkdir(parents=True)
-            storage.register(
-                host, simulated_storage(simulator, host, installation_id=IID, wait_timeout=5)
-            )
-            self.addCleanup(storage.unregister, host)
-            with self.cloud.on(host):
-                self.cloud.drivers[host] = SioLibvirtDriver(fake_virt.FakeVirtAPI(), False)
-        self._replace_services(image)
-
-    def _replace_services(self, image: Path) -> None:
-        """Glance, the database and device metadata, which a lone driver has none of."""
-
-        def fetch_image(context, target, image_id, trusted_certs=None):
-            shutil.copyfile(image, target)
-
-        self.useFixture(fixtures.MockPatch("nova.virt.libvirt.utils.fetch_image", fetch_image))
-        self.useFixture(fixtures.MockPatch("nova.objects.Instance.save"))
-        # Lifecycle events go to the compute manager, which is not running.
-        self.useFixture(
-            fixtures.MockPatch(
-                "nova.virt.libvirt.host.Host._event_lifecycle_callback",
-                staticmethod(lambda *args: None),
-            )
-        )
-        self.useFixture(
-            fixtures.MockPatch(
-                "nova.virt.libvirt.driver.LibvirtDriver._build_device_metadata",
-                return_value=None,
-            )
-        )
-        self.useFixture(
-            fixtures.MockPatch(
-                "nova.virt.libvirt.driver.LibvirtDriver._register_undefined_instance_details"
-            )
-        )
+__all__ = [
+    "CONF",
+    "HOSTS",
+    "IID",
+    "IMAGE_ID",
+    "PATTERN",
+    "Cloud",
+    "CloudFixture",
+    "FileGlance",
+    "FlowTestCase",
+    "make_flavor",
+    "make_image",
+]
 
 
 class FlowTestCase(nova_support.NovaTestCase):
