@@ -97,6 +97,7 @@ class MoveFlowTestCase(FlowTestCase):
             driver.power_off(instance)
         instance.vm_state, instance.task_state = vm_states.STOPPED, None
         self.assertFalse(cloud.domain_running(instance, "host1"))
+        cloud.assert_state(instance, expected)  # powered off, still this host's
         self.unmap_everywhere(instance)
         cloud.assert_state(instance, {root: (8, set()), swap: (8, set())})
 
@@ -108,6 +109,19 @@ class MoveFlowTestCase(FlowTestCase):
         cloud.assert_state(instance, expected)
         self.assertEqual(MARK, read(cloud.device(instance), 0, len(MARK)))
         self.assertEqual(PATTERN, read(cloud.device(instance), 4 * MiB, len(PATTERN)))
+        self.assert_no_junk(instance, "host1")
+
+        # resume_guests_state_on_host_boot: a hard reboot after the host's.
+        with cloud.on("host1") as driver:
+            driver.power_off(instance)
+        self.unmap_everywhere(instance)
+        instance.task_state = task_states.REBOOT_STARTED_HARD
+        with cloud.on("host1") as driver:
+            driver.reboot(cloud.context, instance, [], "HARD", block_device_info=None)
+        instance.task_state = None
+        self.assertTrue(cloud.domain_running(instance, "host1"))
+        cloud.assert_state(instance, expected)
+        self.assertEqual(MARK, read(cloud.device(instance), 0, len(MARK)))
         self.assert_no_junk(instance, "host1")
 
         cloud.delete(instance)
@@ -257,3 +271,174 @@ class MoveFlowTestCase(FlowTestCase):
         self.assert_no_junk(instance, "host1")
         cloud.delete(instance)
         cloud.assert_state(instance, {})
+
+    def test_resize_to_a_flavor_in_another_pool_moves_the_volume_and_revert_moves_it_back(
+        self,
+    ) -> None:
+        cloud = self.cloud
+        sp2 = cloud.simulator.add_storage_pool("pd1", "sp2")
+        instance = cloud.spawn(cloud.new_instance(make_flavor()))
+        root, snap = self.name(instance), self.snapshot_name(instance)
+        sp1 = cloud.volumes()[root].pool_id
+        self.assertNotEqual(sp1, sp2)
+        write(cloud.device(instance), 0, MARK)
+
+        migration = self.resize(
+            instance, make_flavor("big.sp2", 16, **{"disk:pool": "sp2"}), "host1", "host2"
+        )
+        self.assertEqual(sp2, cloud.volumes()[root].pool_id)
+        self.assertEqual(sp2, cloud.volumes()[snap].pool_id)  # the V-Tree moves whole
+        cloud.assert_state(instance, {root: (16, {"host1", "host2"}), snap: (8, set())})
+        self.assertEqual(MARK, read(cloud.device(instance, host="host2"), 0, len(MARK)))
+        write(cloud.device(instance, host="host2"), 0, LATER)
+
+        self.revert(instance, migration)
+        self.assertEqual(sp1, cloud.volumes()[root].pool_id)
+        cloud.assert_state(instance, {root: (8, {"host1"})})
+        self.assertEqual(MARK, read(cloud.device(instance), 0, len(MARK)))
+        self.assertTrue(cloud.domain_running(instance, "host1"))
+        cloud.delete(instance)
+        cloud.assert_state(instance, {})
+
+    # -- rescue ------------------------------------------------------------------
+
+    def rescue(self, instance, image_meta, block_device_info=None) -> None:
+        cloud = self.cloud
+        instance.task_state = task_states.RESCUING
+        with (
+            cloud.on("host1") as driver,
+            mock.patch.object(objects.ImageMeta, "from_image_ref", return_value=cloud.image_meta()),
+        ):
+            driver.rescue(
+                cloud.context, instance, [], image_meta, "secret", block_device_info, None
+            )
+        instance.vm_state, instance.task_state = vm_states.RESCUED, None
+
+    def unrescue(self, instance) -> None:
+        instance.task_state = task_states.UNRESCUING
+        with self.cloud.on("host1") as driver:
+            driver.unrescue(self.cloud.context, instance)
+        instance.vm_state, instance.task_state = vm_states.ACTIVE, None
+
+    def rescued_instance(self, rescue_disks=("disk.rescue",), **rescue_image_props):
+        """A thick-provisioned instance, rescued; its root carries MARK."""
+        cloud = self.cloud
+        flavor = make_flavor(swap=8192, **{"disk:provisioning_type": "thick"})
+        instance = cloud.spawn(cloud.new_instance(flavor))
+        write(cloud.device(instance), 0, MARK)
+        block_device_info = {
+            "root_device_name": "/dev/vda",
+            "ephemerals": [],
+            "block_device_mapping": [],
+            "swap": None,
+        }
+        self.rescue(instance, cloud.image_meta(**rescue_image_props), block_device_info)
+        rescue = {self.name(instance, disk) for disk in rescue_disks}
+        volumes = cloud.volumes()
+        for name in rescue:
+            self.assertEqual("ThinProvisioned", volumes[name].volume_type)
+        self.assertEqual("ThickProvisioned", volumes[self.name(instance)].volume_type)
+        self.assertTrue(cloud.domain_running(instance, "host1"))
+        self.assertEqual(
+            PATTERN, read(cloud.device(instance, "disk.rescue"), 4 * MiB, len(PATTERN))
+        )
+        cloud.assert_state(
+            instance,
+            {
+                self.name(instance): (8, {"host1"}),
+                self.name(instance, "disk.swap"): (8, {"host1"}),
+            }
+            | dict.fromkeys(rescue, (8, {"host1"})),
+        )
+        return instance
+
+    def assert_unrescued(self, instance) -> None:
+        cloud = self.cloud
+        cloud.assert_state(
+            instance,
+            {self.name(instance): (8, {"host1"}), self.name(instance, "disk.swap"): (8, {"host1"})},
+        )
+        self.assertTrue(cloud.domain_running(instance, "host1"))
+        self.assertEqual(MARK, read(cloud.device(instance), 0, len(MARK)))
+        self.assert_no_junk(instance, "host1")
+        cloud.delete(instance)
+        cloud.assert_state(instance, {})
+
+    def test_rescue_and_unrescue(self) -> None:
+        instance = self.rescued_instance()
+        self.unrescue(instance)
+        self.assert_unrescued(instance)
+
+    def test_stable_device_rescue_and_unrescue(self) -> None:
+        # nova makes every disk of the mapping anew with the suffix, so a
+        # stable device rescue also gets a (never used) disk.swap.rescue.
+        instance = self.rescued_instance(
+            ("disk.rescue", "disk.swap.rescue"), hw_rescue_device="disk", hw_rescue_bus="virtio"
+        )
+        self.unrescue(instance)
+        self.assert_unrescued(instance)
+
+    def test_deleting_a_rescued_instance_removes_its_rescue_volumes(self) -> None:
+        instance = self.rescued_instance()
+        self.cloud.delete(instance)
+        self.cloud.assert_state(instance, {})
+        self.assertFalse(self.cloud.domain_running(instance, "host1"))
+
+    # -- failed spawns -----------------------------------------------------------
+
+    def failure(self, instance, message: str):
+        """A side effect that notes the instance's volumes, then fails."""
+
+        def fail(*_args, **_kwargs):
+            self.state_at_failure = self.cloud.state_of(instance)
+            self.at_failure = set(self.state_at_failure)
+            raise RuntimeError(message)
+
+        return fail
+
+    def test_a_failed_spawn_removes_the_volumes_it_created(self) -> None:
+        cloud = self.cloud
+        instance = cloud.new_instance(make_flavor(ephemeral_gb=8, swap=8192))
+        with mock.patch.object(
+            libvirt_driver.LibvirtDriver,
+            "_create_guest_with_network",
+            side_effect=self.failure(instance, "guest failed to start"),
+        ):
+            self.assertRaises(RuntimeError, cloud.spawn, instance)
+        self.assertEqual(3, len(self.at_failure))
+        cloud.assert_state(instance, {})
+        self.assertFalse(cloud.domain_running(instance, "host1"))
+
+    def test_a_failed_swap_creation_removes_the_root_it_created(self) -> None:
+        cloud = self.cloud
+        instance = cloud.new_instance(make_flavor(swap=8192))
+        with mock.patch.object(
+            libvirt_driver.LibvirtDriver,
+            "_create_swap",
+            side_effect=self.failure(instance, "mkswap failed"),
+        ):
+            self.assertRaises(RuntimeError, cloud.spawn, instance)
+        self.assertEqual({self.name(instance)}, self.at_failure)  # swap's file comes first
+        cloud.assert_state(instance, {})
+
+    def test_a_failed_evacuation_keeps_the_existing_volumes_and_removes_new_ones(self) -> None:
+        cloud = self.cloud
+        instance = cloud.spawn(cloud.new_instance(make_flavor(swap=8192)))
+        root, swap = self.name(instance), self.name(instance, "disk.swap")
+        write(cloud.device(instance), 0, MARK)
+        # host1 fails before its swap volume was made (removed here), so the
+        # evacuation to host2 creates that one and reuses the root.
+        cloud.storage().client.remove_volume(cloud.volumes()[swap].id)
+        instance.host = instance.node = "host2"
+        instance.task_state = task_states.REBUILD_SPAWNING
+        with mock.patch.object(
+            libvirt_driver.LibvirtDriver,
+            "_create_guest_with_network",
+            side_effect=self.failure(instance, "guest failed to start"),
+        ):
+            self.assertRaises(RuntimeError, cloud.spawn, instance, "host2")
+        self.assertEqual({root: (8, {"host2"}), swap: (8, {"host2"})}, self.state_at_failure)
+        cloud.assert_state(instance, {root: (8, set())})  # host1 fenced, host2 let go
+        self.assertEqual(
+            MARK, read(cloud.simulator.devices.data_path(cloud.volumes()[root].id), 0, len(MARK))
+        )
