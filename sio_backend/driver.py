@@ -315,7 +315,7 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
     @staticmethod
     def _take_glance_snapshot(store: storage.Storage, instance, root: Volume) -> Volume:
         name = naming.derived_volume_name(
-            store.installation_id, instance.uuid, ROOT, naming.VolumeKind.GLANCE_SNAPSHOT
+            store.installation_id, instance.uuid, ROOT, naming.VolumeKind.IMAGE_SNAPSHOT
         )
         stale = store.find(name)
         if stale is not None:  # left by an interrupted snapshot of this instance
