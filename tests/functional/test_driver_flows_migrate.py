@@ -10,18 +10,23 @@ definition from the source's libvirt to the destination's.
 from __future__ import annotations
 
 import shutil
+import subprocess
 from unittest import mock
 
 import fixtures
 from device_io import read, write
 from nova.compute import manager as compute_manager
-from nova.compute import task_states
+from nova.compute import provider_tree, task_states
+from nova.tests.fixtures import libvirt as fakelibvirt
 from nova.virt import configdrive
+from nova.virt.libvirt import guest as libvirt_guest
 from nova_hosts import PATTERN, FlowTestCase, make_flavor
 from oslo_serialization import jsonutils
 from oslo_utils import units
 
-from sio_backend import exceptions
+from sio_backend import exceptions, naming
+from sio_backend.driver import TRAIT
+from sio_backend.storage import Storage
 
 MiB = units.Mi
 MARK = b"written on host1 before the move".ljust(4096, b".")
@@ -308,3 +313,200 @@ def make_drive(builder, path: str) -> None:
         iso.seek(32 * units.Ki)
         iso.write(CONFIG_DRIVE_MARK)
         iso.truncate(units.Mi)
+
+
+class EvacuationTestCase(FlowTestCase):
+    def test_evacuate_fences_the_failed_host_and_its_return_keeps_the_disks(self) -> None:
+        cloud, ctx = self.cloud, self.cloud.context
+        instance = cloud.spawn(cloud.new_instance())
+        write(cloud.device(instance), MARK_AT, MARK)
+        root = cloud.volume_name(instance)
+
+        # host1 fails (nothing runs there); nova rebuilds the instance on host2.
+        cloud.simulator.reset_log()
+        instance.host = instance.node = "host2"
+        instance.task_state = task_states.REBUILD_SPAWNING
+        cloud.spawn(instance, host="host2")
+        cloud.assert_state(instance, {root: (8, {"host2"})})
+        cloud.assert_no_leaks(instance)
+        actions = [
+            entry.path.rsplit("/", 1)[-1]
+            for entry in cloud.simulator.request_log
+            if entry.path.endswith(("/action/addMappedSdc", "/action/removeMappedSdc"))
+        ]
+        # host1 is cut off before host2 maps the disk.
+        self.assertEqual(["removeMappedSdc", "addMappedSdc"], actions)
+        device = cloud.device(instance, host="host2")
+        self.assertEqual(PATTERN, read(device, 4 * MiB, len(PATTERN)))
+        self.assertEqual(MARK, read(device, MARK_AT, len(MARK)))
+
+        # host1 comes back: _destroy_evacuated_instances.
+        cloud.simulator.reset_log()
+        with cloud.on("host1") as driver:
+            # None: shared block storage, so the manager passes destroy_disks=False.
+            self.assertIsNone(driver.check_instance_shared_storage_local(ctx, instance))
+            driver.destroy(ctx, instance, [], block_device_info(), False)
+        cloud.assert_state(instance, {root: (8, {"host2"})})
+        cloud.assert_no_leaks(instance)
+        self.assertFalse(any("removeVolume" in entry.path for entry in cloud.simulator.request_log))
+        self.assertFalse(cloud.domain_running(instance, "host1"))
+        self.assertTrue(cloud.domain_running(instance, "host2"))
+        self.assertEqual(MARK, read(device, MARK_AT, len(MARK)))
+
+
+class FakeImageAPI:
+    """Glance as the snapshot sees it: the image record and the upload."""
+
+    def __init__(self, on_upload) -> None:
+        self.on_upload = on_upload
+        self.calls: list[tuple[str, str]] = []
+
+    def get(self, context, image_id):
+        self.calls.append(("get", image_id))
+        return {"id": image_id, "name": "snap"}
+
+    def update(self, context, image_id, metadata, data, **kwargs):
+        self.calls.append(("update", image_id))
+        self.metadata = metadata
+        self.on_upload(data.name)
+
+
+class SnapshotTestCase(FlowTestCase):
+    IMAGE_ID = "0f1b56a3-3c4c-4e0b-9f43-4b0d9d6e7a11"
+
+    def setUp(self) -> None:
+        super().setUp()
+        cloud = self.cloud
+        self.flags(snapshots_directory=str(cloud.tmp / "snapshots"), group="libvirt")
+        self.instance = cloud.spawn(cloud.new_instance())
+        write(cloud.device(self.instance), MARK_AT, MARK)
+        self.root = cloud.volume_name(self.instance)
+        self.snapshot_name = naming.derived_volume_name(
+            "flow", self.instance.uuid, "disk", naming.VolumeKind.IMAGE_SNAPSHOT
+        )
+        self.events: list[str] = []
+        real_snapshot = Storage.snapshot
+
+        def snapshot(storage, volume, name):
+            self.events.append("snapshot")
+            return real_snapshot(storage, volume, name)
+
+        self.useFixture(fixtures.MockPatchObject(Storage, "snapshot", snapshot))
+        self.freeze = self.useFixture(
+            fixtures.MockPatchObject(
+                libvirt_guest.Guest,
+                "freeze_filesystems",
+                side_effect=lambda: self.events.append("freeze"),
+            )
+        ).mock
+        self.thaw = self.useFixture(
+            fixtures.MockPatchObject(
+                libvirt_guest.Guest,
+                "thaw_filesystems",
+                side_effect=lambda: self.events.append("thaw"),
+            )
+        ).mock
+        self.suspend = self.useFixture(
+            fixtures.MockPatchObject(fakelibvirt.Domain, "suspend", autospec=True)
+        ).mock
+        self.managed_save = self.useFixture(
+            fixtures.MockPatchObject(fakelibvirt.Domain, "managedSave", autospec=True)
+        ).mock
+
+    def uploaded(self, path: str) -> None:
+        """Check the upload while it happens: the root disk's content, from the snapshot."""
+        cloud = self.cloud
+        self.assertEqual(
+            {self.root: (8, {"host1"}), self.snapshot_name: (8, {"host1"})},
+            cloud.state_of(self.instance),
+        )
+        self.assertEqual(MARK, read(path, MARK_AT, len(MARK)))
+        self.assertEqual(PATTERN, read(path, 4 * MiB, len(PATTERN)))
+        subprocess.run(
+            [
+                "qemu-img",
+                "compare",
+                "-q",
+                "-f",
+                "raw",
+                "-F",
+                "raw",
+                path,
+                cloud.device(self.instance),
+            ],
+            check=True,
+        )
+        self.events.append("upload")
+
+    def snapshot(self, image_api: FakeImageAPI):
+        update_task_state = mock.Mock()
+        with self.cloud.on("host1") as driver:
+            driver._image_api = image_api
+            driver.snapshot(self.cloud.context, self.instance, self.IMAGE_ID, update_task_state)
+        return update_task_state
+
+    def assert_after(self) -> None:
+        self.cloud.assert_state(self.instance, {self.root: (8, {"host1"})})
+        self.cloud.assert_no_leaks(self.instance)
+        self.assertTrue(self.cloud.domain_running(self.instance, "host1"))
+        self.suspend.assert_not_called()
+        self.managed_save.assert_not_called()
+
+    def test_snapshot_uploads_the_root_disk_while_the_guest_runs(self) -> None:
+        image_api = FakeImageAPI(self.uploaded)
+        update_task_state = self.snapshot(image_api)
+        self.assertEqual([("get", self.IMAGE_ID), ("update", self.IMAGE_ID)], image_api.calls)
+        self.assertEqual("raw", image_api.metadata["disk_format"])
+        self.assertEqual(
+            [
+                mock.call(task_state=task_states.IMAGE_PENDING_UPLOAD),
+                mock.call(
+                    task_state=task_states.IMAGE_UPLOADING,
+                    expected_state=task_states.IMAGE_PENDING_UPLOAD,
+                ),
+            ],
+            update_task_state.call_args_list,
+        )
+        self.assertEqual(["snapshot", "upload"], self.events)  # no agent: not frozen
+        self.assert_after()
+
+    def test_guest_agent_freezes_the_guest_for_the_instant_of_the_snapshot(self) -> None:
+        self.instance.system_metadata["image_hw_qemu_guest_agent"] = "yes"
+        self.snapshot(FakeImageAPI(self.uploaded))
+        self.assertEqual(["freeze", "snapshot", "thaw", "upload"], self.events)
+        self.assert_after()
+
+    def test_failed_upload_removes_the_snapshot_volume(self) -> None:
+        def fail(path: str) -> None:
+            self.uploaded(path)
+            raise OSError("glance went away")
+
+        self.assertRaises(OSError, self.snapshot, FakeImageAPI(fail))
+        self.assert_after()
+
+
+class CapacityTestCase(FlowTestCase):
+    def pool_gib(self) -> tuple[float, float]:
+        storage = self.cloud.storage()
+        pool_id = storage.client.storage_pool_id("pd1", "sp1")
+        capacity = storage.client.pool_capacity(pool_id)
+        return capacity.total_kb / units.Mi, capacity.free_kb / units.Mi
+
+    def local_gb(self) -> tuple[int, int]:
+        with self.cloud.on("host1") as driver:
+            resources = driver.get_available_resource("host1")
+        return resources["local_gb"], resources["local_gb_used"]
+
+    def test_local_gb_is_the_pools_net_capacity(self) -> None:
+        total, free = self.pool_gib()
+        self.assertEqual((int(total), int(total - free)), self.local_gb())
+        self.flags(capacity_fraction=0.5, group="scaleio")
+        self.assertEqual((int(total * 0.5), int((total - free) * 0.5)), self.local_gb())
+
+    def test_provider_tree_carries_the_trait(self) -> None:
+        tree = provider_tree.ProviderTree()
+        tree.new_root("host1", "5b1c4ad3-5cf3-4b2c-9a53-0b8d16f5fd2e")
+        with self.cloud.on("host1") as driver:
+            driver.update_provider_tree(tree, "host1")
+        self.assertIn(TRAIT, tree.data("host1").traits)
+        self.assertEqual(int(self.pool_gib()[0]), tree.data("host1").inventory["DISK_GB"]["total"])
