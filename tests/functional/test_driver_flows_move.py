@@ -40,6 +40,9 @@ class MoveFlowTestCase(FlowTestCase):
         self.copy_image = self.useFixture(
             fixtures.MockPatch("nova.virt.libvirt.utils.copy_image")
         ).mock
+        # Runs after each test, before the hosts stop: nothing but unmapped
+        # image cache volumes may remain.
+        self.addCleanup(self.cloud.assert_no_leaks)
         for host in ("host1", "host2"):
             self.useFixture(
                 fixtures.MockPatchObject(self.cloud.drivers[host], "_remotefs", mock.Mock())
@@ -442,3 +445,5 @@ class MoveFlowTestCase(FlowTestCase):
         self.assertEqual(
             MARK, read(cloud.simulator.devices.data_path(cloud.volumes()[root].id), 0, len(MARK))
         )
+        cloud.delete(instance, "host2")
+        cloud.assert_state(instance, {})
