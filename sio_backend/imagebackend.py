@@ -346,4 +346,8 @@ class ScaleIOImage(imagebackend.Image):
 
     def _into_flavor_pool(self, volume: Volume) -> Volume:
         """Follow a resize to a flavor with another ``disk:pool`` or ``disk:domain``."""
-        return self._remember(self.storage.move(volume, self._placement()))
+        placement = self._placement()
+        if volume.pool_id == self.storage.pool_id(placement):
+            return volume
+        copy = image_cache.needs_copy_to_move(self.storage, volume)
+        return self._remember(self.storage.move(volume, placement, copy=copy))

@@ -9,14 +9,15 @@ and a pool is only used when it cannot hand a tenant someone else's data.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from oslo_log import log as logging
 
-from sio_backend import exceptions, naming
-from sio_backend.client import GatewayClient, Sdc, StoragePool, Volume
+from sio_backend import exceptions, naming, privileged
+from sio_backend.client import SNAPSHOT, GatewayClient, Sdc, StoragePool, Volume
 from sio_backend.flavor import DiskPlacement
 from sio_backend.sdc import LocalSdc
 
@@ -300,18 +301,37 @@ class Storage:
             ) from err
         return True
 
-    def move(self, volume: Volume, placement: DiskPlacement) -> Volume:
-        """Put the volume in the placement's pool, its V-Tree (snapshots) with it.
+    def move(self, volume: Volume, placement: DiskPlacement, *, copy: bool = False) -> Volume:
+        """Put the volume in the placement's pool.
 
-        PowerFlex migrates a V-Tree online, so the instance may keep running.
+        PowerFlex migrates a whole V-Tree, online.  A volume sharing its
+        V-Tree with others' (a root cloned from an image-cache volume) is
+        copied instead (``copy``): into a new volume in the pool, which then
+        takes the old one's name.  The instance must be stopped for a copy.
         """
         pool_id = self.pool_id(placement)
         if volume.pool_id == pool_id:
             return volume
         self.ensure_ours(volume, "move")
-        LOG.info("Moving volume %s to %s", volume.name, placement)
-        self.client.migrate_vtree(volume.id, pool_id)
-        return self.client.get_volume(volume.id)
+        LOG.info("Moving volume %s to %s%s", volume.name, placement, " by copy" if copy else "")
+        if not copy:
+            self.client.migrate_vtree(volume.id, pool_id)
+            return self.client.get_volume(volume.id)
+        owner = naming.parse_volume_name(volume.name)
+        temp_name = dataclasses.replace(owner, kind=naming.VolumeKind.MOVE).volume_name
+        target = self.create(temp_name, placement, volume.size_kb * _KiB)
+        with self.removed_on_error(target):
+            privileged.convert_image(
+                self.attach(volume),
+                "raw",
+                self.attach(target),
+                "raw",
+                target_exists=True,
+                target_is_zero=self.reads_zeros(target),
+            )
+        self.remove(volume)
+        self.client.rename_volume(target.id, volume.name)
+        return self.client.get_volume(target.id)
 
     def extend(self, volume: Volume, size_bytes: int) -> Volume:
         """Grow the volume and make this host see the new size."""
@@ -332,7 +352,16 @@ class Storage:
                 f"Refusing to name a snapshot {snapshot_name}: it lacks this installation's "
                 f"identifier {self.installation_id!r}."
             )
-        return self.client.get_volume(self.client.snapshot_volume(volume.id, snapshot_name))
+        snapshot_id = self.client.snapshot_volume(volume.id, snapshot_name)
+        # What the gateway made is known: reading it back would cost a call.
+        return dataclasses.replace(
+            volume,
+            id=snapshot_id,
+            name=snapshot_name,
+            volume_type=SNAPSHOT,
+            ancestor_id=volume.id,
+            mapped_sdcs=(),
+        )
 
     def rollback(self, volume: Volume | None, snapshot: Volume, name: str) -> Volume:
         """Make ``snapshot`` the volume called ``name``, dropping ``volume``.

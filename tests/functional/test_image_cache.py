@@ -15,8 +15,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from device_io import read
+from device_io import read, write
 from nova import exception
+from nova.compute import task_states
 from oslo_utils import units
 from test_imagebackend_create import (  # noqa: F401 - fixtures
     IID,
@@ -395,3 +396,32 @@ def test_the_audit_never_removes_an_import_or_an_image_volume(hosts, tmp_path, r
         ("image import", audit.Problem.LEFTOVER, audit.Action.REPORT),
         ("image cache", audit.Problem.UNUSED_IMAGE_CACHE, audit.Action.REPORT),
     }
+
+
+def test_a_resize_to_another_pool_copies_a_clone_and_leaves_the_image_volume(
+    hosts, simulator, qcow2_image
+):
+    simulator.add_storage_pool("pd1", "sp2")
+    root = boot(CountingFetch(qcow2_image))
+    host = hosts["host1"]
+    write(root.path, 64 * units.Mi, b"resized" * 100)
+    image_pool = cache_volume(host).pool_id
+
+    instance = make_instance(root_gb=24, extra_specs={"disk:pool": "sp2"})
+    instance.uuid = root.instance.uuid
+    instance.task_state = task_states.RESIZE_FINISH  # finish_migration, after a resize
+    moved = ScaleIOImage(instance=instance, disk_name="disk")
+    moved.create_image(None, None, 24 * GiB)
+
+    volume = host.find(root.volume_name)
+    assert volume.pool_id == host.client.storage_pool_id("pd1", "sp2")
+    assert volume.size_gb == 24
+    assert not image_cache.needs_copy_to_move(host, volume)
+    assert cache_volume(host).pool_id == image_pool
+    assert read(moved.path, 64 * units.Mi, 700) == b"resized" * 100
+    assert read(moved.path, 4 * units.Mi, units.Mi) == PATTERN
+    leftovers = {v.name for v in host.client.list_volumes()} - {
+        root.volume_name,
+        cache_volume(host).name,
+    }
+    assert leftovers == set()
