@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from sio_backend.cmd import audit, check, simulator, volumes
+from sio_backend.cmd import audit, check, demo, simulator, volumes
 
-COMMANDS = (check, volumes, audit, simulator)
+COMMANDS = (check, volumes, audit, simulator, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

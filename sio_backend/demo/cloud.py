@@ -13,8 +13,8 @@ the backend's per-host decisions are the ones a real host would make.
 Only what needs a nova database or other services is replaced: Glance
 (images come from a local file, snapshots go to one), ``instance.save()``,
 the device metadata and the config drive content builder.  Every domain
-definition is recorded (``Cloud.domain_xmls``) so callers can validate it
-in libvirt's own test driver.
+XML nova generates is recorded (``Cloud.domain_xmls``) so callers can
+validate it in libvirt's own test driver.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ from nova.compute import power_state, task_states, vm_states
 from nova.tests import fixtures as nova_fixtures
 from nova.tests.unit import fake_instance
 from nova.virt import fake as fake_virt
-from nova.virt.libvirt import host as libvirt_host
+from nova.virt.libvirt import driver as libvirt_driver
+from nova.virt.libvirt import utils as libvirt_utils
+from oslo_serialization import jsonutils
 from oslo_utils import units, uuidutils
 
 from sio_backend import naming, privileged, storage
@@ -124,7 +126,7 @@ class Cloud:
     tmp: Path
     drivers: dict[str, SioLibvirtDriver] = field(default_factory=dict)
     context: object = None
-    domain_xmls: list[tuple[str, str]] = field(default_factory=list)  # (host, XML) defined
+    domain_xmls: list[tuple[str, str]] = field(default_factory=list)  # (host, XML) generated
     glance: FileGlance | None = None
 
     @contextlib.contextmanager
@@ -225,6 +227,10 @@ class Cloud:
             disk_info = driver.migrate_disk_and_power_off(
                 self.context, instance, CONF.my_ip, flavor, []
             )
+            # Given this host's address, nova took the instances path for shared and
+            # recreated the instance directory here for the destination.  Each
+            # simulated host has its own instances path, so it belongs to no host.
+            shutil.rmtree(libvirt_utils.get_instance_path(instance))
         instance.old_flavor, instance.new_flavor = instance.flavor, flavor
         instance.flavor = flavor
         instance.root_gb, instance.ephemeral_gb = flavor.root_gb, flavor.ephemeral_gb
@@ -260,9 +266,12 @@ class Cloud:
         the XML's device paths are moved to ``dest``'s.
         """
         instance.task_state = task_states.MIGRATING
+        with self.on(source) as driver:  # what the compute node records hold
+            source_info = {"cpu_info": jsonutils.dumps(driver._get_cpu_info())}
         with self.on(dest) as driver:
+            dest_info = {"disk_available_least": driver._get_local_gb_info()["free"]}
             dest_check = driver.check_can_live_migrate_destination(
-                self.context, instance, None, None
+                self.context, instance, source_info, dest_info
             )
         with self.on(source) as driver:
             migrate_data = driver.check_can_live_migrate_source(self.context, instance, dest_check)
@@ -359,20 +368,6 @@ class Cloud:
             if volume.mappings:
                 raise AssertionError(f"image volume {name} left mapped to {volume.mappings}")
 
-    def state_of(self, instance) -> dict[str, tuple[int, set[str]]]:
-        """The instance's volumes by name: (size in GiB, hosts mapped to)."""
-        volumes = self.volumes()
-        return {
-            name: (volumes[name].size_kb // units.Mi, self.mapped_hosts(name))
-            for name in self.instance_volume_names(instance)
-        }
-
-    def assert_state(self, instance, expected: dict[str, tuple[int, set[str]]]) -> None:
-        """Exactly these volumes of the instance exist, of these sizes, mapped only there."""
-        actual = self.state_of(instance)
-        if actual != expected:
-            raise AssertionError(f"gateway state {actual} != expected {expected}")
-
 
 class CloudFixture(fixtures.Fixture):
     """Starts the simulator and both hosts; stops everything on cleanup."""
@@ -412,27 +407,33 @@ class CloudFixture(fixtures.Fixture):
         self._replace_services(image)
 
     def _record_domain_xmls(self) -> None:
-        define = libvirt_host.Host.write_instance_config
+        """Keep every domain XML nova generates (fakelibvirt's own rendering is not nova's)."""
+        generate = libvirt_driver.LibvirtDriver._get_guest_xml
         recorded = self.cloud.domain_xmls
 
-        def write_instance_config(host, xml):
+        def _get_guest_xml(driver, *args, **kwargs):
+            xml = generate(driver, *args, **kwargs)
             recorded.append((CONF.host, xml))
-            return define(host, xml)
+            return xml
 
         self.useFixture(
-            fixtures.MockPatchObject(
-                libvirt_host.Host, "write_instance_config", write_instance_config
-            )
+            fixtures.MockPatchObject(libvirt_driver.LibvirtDriver, "_get_guest_xml", _get_guest_xml)
         )
 
     def _replace_services(self, image: Path) -> None:
-        """Glance, the database and device metadata, which a lone driver has none of."""
+        """Glance, Neutron, the database and device metadata, which a lone driver has none of."""
 
         def fetch_image(context, target, image_id, trusted_certs=None):
             shutil.copyfile(image, target)
 
         self.useFixture(fixtures.MockPatch("nova.virt.libvirt.utils.fetch_image", fetch_image))
         self.useFixture(fixtures.MockPatch("nova.objects.Instance.save"))
+        # No Neutron: live migrations use no multiple port bindings.
+        self.useFixture(
+            fixtures.MockPatch(
+                "nova.network.neutron.API.has_port_binding_extension", return_value=False
+            )
+        )
         # Lifecycle events go to the compute manager, which is not running.
         self.useFixture(
             fixtures.MockPatch(
