@@ -421,19 +421,13 @@ class CloudFixture(fixtures.Fixture):
         )
 
     def _replace_services(self, image: Path) -> None:
-        """Glance, Neutron, the database and device metadata, which a lone driver has none of."""
+        """Glance, the database and device metadata, which a lone driver has none of."""
 
         def fetch_image(context, target, image_id, trusted_certs=None):
             shutil.copyfile(image, target)
 
         self.useFixture(fixtures.MockPatch("nova.virt.libvirt.utils.fetch_image", fetch_image))
         self.useFixture(fixtures.MockPatch("nova.objects.Instance.save"))
-        # No Neutron: live migrations use no multiple port bindings.
-        self.useFixture(
-            fixtures.MockPatch(
-                "nova.network.neutron.API.has_port_binding_extension", return_value=False
-            )
-        )
         # Lifecycle events go to the compute manager, which is not running.
         self.useFixture(
             fixtures.MockPatch(

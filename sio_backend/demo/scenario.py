@@ -110,7 +110,7 @@ def _qcow2_holds(image: Path, checks: dict[int, bytes]) -> bool:
 
 
 class _Nova(fixtures.Fixture):
-    """nova.conf for both hosts: images_type = sio on the simulator's pd1/sp1."""
+    """nova.conf for both hosts (images_type = sio on the simulator's pd1/sp1), no Neutron."""
 
     def __init__(self, tmp: Path) -> None:
         super().__init__()
@@ -131,6 +131,12 @@ class _Nova(fixtures.Fixture):
         # qcow2 uploads only the data written, not the 16 GiB of the root disk.
         conf.config(snapshot_image_format="qcow2", group="libvirt")
         os_brick.setup(CONF)  # after lock_path, which it takes its own from
+        # No Neutron: live migration without multiple port bindings.
+        self.useFixture(
+            fixtures.MockPatch(
+                "nova.network.neutron.API.has_port_binding_extension", return_value=False
+            )
+        )
 
 
 class Listener(Protocol):
