@@ -345,11 +345,9 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
         """The snapshot's content in a file of ``image_format``, removed afterwards."""
         with nova_utils.tempdir(dir=CONF.libvirt.snapshots_directory) as tmpdir:
             out_path = os.path.join(tmpdir, uuidutils.generate_uuid(dashed=False))
+            # Unmapped with the snapshot's removal, which always follows.
             device = store.attach(snap)
-            try:
-                images.convert_image(device, out_path, "raw", image_format, run_as_root=True)
-            finally:
-                store.detach(snap)
+            images.convert_image(device, out_path, "raw", image_format, run_as_root=True)
             yield out_path
 
     # -- capacity ----------------------------------------------------------------------

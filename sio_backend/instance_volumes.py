@@ -82,14 +82,17 @@ class InstanceVolumes:
 
     def _probe_ephemerals(self) -> Iterator[str]:
         """``disk.local``, or as many ``disk.ephN`` as exist (bounded by the naming)."""
-        if self.storage.find(self._name("disk.local")) is not None:
+        if self._exists("disk.local"):
             yield "disk.local"
             return
         for index in range(naming.MAX_EPHEMERAL_INDEX + 1):
             name = f"disk.eph{index}"
-            if self.storage.find(self._name(name)) is None:
+            if not self._exists(name):
                 return
             yield name
+
+    def _exists(self, disk_name: str) -> bool:
+        return self.storage.client.volume_id_by_name(self._name(disk_name)) is not None
 
     def _rescue_names(self) -> list[str]:
         return [name + naming.RESCUE_SUFFIX for name in self._disk_names()]
