@@ -88,6 +88,8 @@ _SNIPPET_LENGTH = 200
 _ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]+")
 _BARE_SCALAR = re.compile(r"[A-Za-z0-9_.:+/=-]+")
 _VERSION = re.compile(r"(\d+)\.(\d+)")
+# json.loads raises RecursionError, not ValueError, on deeply nested text.
+_NOT_JSON = (ValueError, RecursionError)
 
 
 def _check_volume_name(name: str) -> None:
@@ -140,13 +142,26 @@ def _optional_text(data: Mapping[str, Any], key: str, what: str) -> str | None:
     return value
 
 
+def _id(data: Mapping[str, Any], key: str, what: str) -> str:
+    """An id the client will put in a URL path later: checked on the way in."""
+    value = _text(data, key, what)
+    if not _ID_PATTERN.fullmatch(value):
+        raise InvalidResponse(f"{what} has an invalid {key!r}: got {_describe(value)}")
+    return value
+
+
+def _optional_id(data: Mapping[str, Any], key: str, what: str) -> str | None:
+    return None if _optional_text(data, key, what) is None else _id(data, key, what)
+
+
 def _number(data: Mapping[str, Any], key: str, what: str, default: int | None = None) -> int:
+    """A size, count or limit: never negative, sometimes sent as a string."""
     value = data.get(key)
     if value is None and default is not None:
         return default
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():
         return int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidResponse(f"{what} has no valid {key!r}: got {_describe(value)}")
     return value
 
@@ -191,7 +206,7 @@ class MappedSdc:
         entry = _object(data, "a mappedSdcInfo entry")
         what = "a mappedSdcInfo entry"
         return cls(
-            sdc_id=_text(entry, "sdcId", what),
+            sdc_id=_id(entry, "sdcId", what),
             sdc_ip=_optional_text(entry, "sdcIp", what),
             iops_limit=_number(entry, "limitIops", what, default=0),
             bandwidth_limit_kbps=_number(entry, "limitBwInMbps", what, default=0) * 1024,
@@ -230,13 +245,13 @@ class Volume:
         what = f"volume {volume.get('id')!r}"
         mapped = volume.get("mappedSdcInfo") or []
         return cls(
-            id=_text(volume, "id", "a volume"),
+            id=_id(volume, "id", "a volume"),
             name=_optional_text(volume, "name", what),
             size_kb=_number(volume, "sizeInKb", what),
-            pool_id=_text(volume, "storagePoolId", what),
-            vtree_id=_optional_text(volume, "vtreeId", what),
+            pool_id=_id(volume, "storagePoolId", what),
+            vtree_id=_optional_id(volume, "vtreeId", what),
             volume_type=_text(volume, "volumeType", what),
-            ancestor_id=_optional_text(volume, "ancestorVolumeId", what),
+            ancestor_id=_optional_id(volume, "ancestorVolumeId", what),
             mapped_sdcs=tuple(
                 MappedSdc.from_api(entry) for entry in _list(mapped, f"{what} mappedSdcInfo")
             ),
@@ -261,7 +276,7 @@ class Sdc:
         if ip is None and isinstance(sdc.get("sdcIps"), list) and sdc["sdcIps"]:
             ip = str(sdc["sdcIps"][0])
         return cls(
-            id=_text(sdc, "id", "an SDC"),
+            id=_id(sdc, "id", "an SDC"),
             guid=_text(sdc, "sdcGuid", what),
             ip=ip,
             name=_optional_text(sdc, "name", what),
@@ -284,9 +299,9 @@ class StoragePool:
         pool = _object(data, "a storage pool")
         what = f"storage pool {pool.get('id')!r}"
         return cls(
-            id=_text(pool, "id", "a storage pool"),
+            id=_id(pool, "id", "a storage pool"),
             name=_optional_text(pool, "name", what) or "",
-            protection_domain_id=_text(pool, "protectionDomainId", what),
+            protection_domain_id=_id(pool, "protectionDomainId", what),
             # Unknown padding is treated as off: the safe reading for tenant data.
             zero_padding=pool.get("zeroPaddingEnabled") is True,
             # Pools from before Fine Granularity existed report no layout.
@@ -369,7 +384,7 @@ def _token_from(text: str) -> str | None:
     if token.startswith('"'):
         try:
             token = json.loads(token)
-        except ValueError:
+        except _NOT_JSON:
             token = token.strip('"')
     if isinstance(token, str) and _BARE_SCALAR.fullmatch(token):
         return token
@@ -382,7 +397,7 @@ def _decode_json(response: requests.Response) -> Any:
         return None
     try:
         return json.loads(text)
-    except ValueError:
+    except _NOT_JSON:
         raise InvalidResponse(f"the answer is not JSON: {_snippet(text)}") from None
 
 
@@ -395,11 +410,11 @@ def _decode_scalar(response: requests.Response) -> str | None:
     if text.startswith('"'):
         try:
             value = json.loads(text)
-        except ValueError:
+        except _NOT_JSON:
             value = None
     if value == "":
         return None
-    if isinstance(value, str) and _BARE_SCALAR.fullmatch(value):
+    if isinstance(value, str) and _ID_PATTERN.fullmatch(value):
         return value
     raise InvalidResponse(f"expected an id or version string, got {_snippet(text)}")
 
@@ -416,7 +431,7 @@ def _error_body(
     text = response.text
     try:
         body = json.loads(text)
-    except ValueError:
+    except _NOT_JSON:
         body = None
     if not isinstance(body, Mapping):
         if not text.strip():
@@ -773,7 +788,7 @@ class GatewayClient:
                 systems = _list(data, "the system list")
                 if not systems:
                     raise InvalidResponse("the gateway lists no PowerFlex system")
-                return _text(_object(systems[0], "a system"), "id", "the system")
+                return _id(_object(systems[0], "a system"), "id", "the system")
 
             self._system_id = self._request("GET", "/api/types/System/instances", parse=parse)
         return self._system_id
@@ -894,7 +909,7 @@ class GatewayClient:
         }
 
         def parse(data: Any) -> str:
-            return _text(_object(data, "the created volume"), "id", "the created volume")
+            return _id(_object(data, "the created volume"), "id", "the created volume")
 
         try:
             volume_id = self._request("POST", "/api/types/Volume/instances", body, parse=parse)
@@ -1120,7 +1135,7 @@ class GatewayClient:
 
         def parse(data: Any) -> str:
             ids = _list(_object(data, "the snapshot answer").get("volumeIdList"), "volumeIdList")
-            if not ids or not isinstance(ids[0], str):
+            if not ids or not isinstance(ids[0], str) or not _ID_PATTERN.fullmatch(ids[0]):
                 raise InvalidResponse(f"the snapshot answer has no volume id: {_describe(data)}")
             return ids[0]
 
@@ -1143,9 +1158,13 @@ class GatewayClient:
         body = {"srcVolumeId": _check_id(source_volume_id, "source volume id")}
         self._request("POST", self._volume_path(volume_id, "overwriteVolumeContent"), body)
 
+    @staticmethod
+    def _vtree_path(vtree_id: str) -> str:
+        return f"/api/instances/VTree::{_check_id(vtree_id, 'V-Tree id')}"
+
     def vtree_volumes(self, vtree_id: str) -> list[Volume]:
         """The volumes of one V-Tree: its base volume and every snapshot of it."""
-        path = f"/api/instances/VTree::{_check_id(vtree_id, 'V-Tree id')}/relationships/Volume"
+        path = f"{self._vtree_path(vtree_id)}/relationships/Volume"
         return self._request(
             "GET",
             path,
@@ -1155,8 +1174,16 @@ class GatewayClient:
         )
 
     def get_vtree(self, vtree_id: str) -> dict:
-        path = f"/api/instances/VTree::{_check_id(vtree_id, 'V-Tree id')}"
-        return self._request("GET", path, parse=lambda data: dict(_object(data, "a V-Tree")))
+        return self._request(
+            "GET", self._vtree_path(vtree_id), parse=lambda data: dict(_object(data, "a V-Tree"))
+        )
+
+    def _migration_info(self, vtree_id: str) -> Mapping[str, Any]:
+        def parse(data: Any) -> Mapping[str, Any]:
+            info = _object(data, "a V-Tree").get("vtreeMigrationInfo") or {}
+            return _object(info, f"V-Tree {vtree_id} vtreeMigrationInfo")
+
+        return self._request("GET", self._vtree_path(vtree_id), parse=parse)
 
     def migrate_vtree(
         self,
@@ -1178,7 +1205,11 @@ class GatewayClient:
         if volume.pool_id == dest_pool_id:
             return
         if volume.vtree_id is None:
-            raise InvalidResponse(f"volume {volume_id} has no vtreeId, so it cannot be migrated")
+            raise InvalidResponse(
+                f"volume {volume_id} has no vtreeId, so it cannot be migrated",
+                method="GET",
+                path=self._volume_path(volume_id),
+            )
         body = {"destSPId": dest_pool_id, "volTypeConversion": conversion}
         try:
             self._request("POST", self._volume_path(volume_id, "migrateVTree"), body)
@@ -1194,8 +1225,7 @@ class GatewayClient:
         deadline = self._clock() + timeout
         what = f"migration of volume {volume_id} to storage pool {dest_pool_id}"
         while True:
-            info = self.get_vtree(vtree_id).get("vtreeMigrationInfo") or {}
-            info = _object(info, f"V-Tree {vtree_id} vtreeMigrationInfo")
+            info = self._migration_info(vtree_id)
             status = info.get("migrationStatus")
             if status == "NotInMigration":
                 break
