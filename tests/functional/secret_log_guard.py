@@ -1,12 +1,17 @@
 """Fail any functional test whose log records contain a secret.
 
-Every functional test runs with the root logger, urllib3 and requests at
-DEBUG and a handler that keeps each formatted record (tracebacks included).
-When the test ends, the records are searched for the password of every
-simulator the test started, every token those simulators issued, and the
-Basic ``Authorization`` values made of them, plus any secret a test adds
-with :meth:`SecretLogGuard.add_secret`.  A hit fails the test, naming the
-logger and showing the line with the secret blanked out.
+Every functional test runs with every logger at DEBUG (urllib3 and requests
+included, which would show request lines and headers if anything passed
+them to a log) and enabled, and every record any logger handles is kept,
+formatted, tracebacks included.  Records are taken where loggers hand them
+to their handlers (``Logger.callHandlers``), not by a handler on the root
+logger: nova's test fixtures replace the root handlers, and a logger that
+does not propagate would bypass them.  When the test ends, the records are
+searched for the password of every simulator the test made, every token
+those simulators issued, and the Basic ``Authorization`` values made of
+them, plus any secret a test adds with :meth:`SecretLogGuard.add_secret`.
+A hit fails the test, naming the logger and showing the line with the
+secret blanked out.
 
 ``tests/functional/conftest.py`` imports the autouse fixture
 :func:`guard_every_test`, named ``secret_log_guard`` (``pytest_plugins`` is
@@ -22,9 +27,10 @@ from typing import Any
 
 import pytest
 
-# Loggers raised to DEBUG for each test: the root, and the HTTP stack that
-# would show request lines and headers if anything passed them to a log.
-_DEBUG_LOGGERS = ("", "urllib3", "requests")
+from sio_backend.simulator import Simulator
+
+# Made before each test so that they too are lowered to DEBUG.
+_HTTP_LOGGERS = ("urllib3", "urllib3.connectionpool", "requests")
 _FORMAT = "%(name)s %(levelname)s %(message)s"
 _BLANK = "<secret>"
 
@@ -82,21 +88,42 @@ class SecretLogGuard(logging.Handler):
         return leaked(self.lines, self.secrets())
 
 
+def _every_logger() -> list[logging.Logger]:
+    for name in _HTTP_LOGGERS:
+        logging.getLogger(name)
+    known = list(logging.root.manager.loggerDict.values())
+    return [logging.root, *(item for item in known if isinstance(item, logging.Logger))]
+
+
 @pytest.fixture(autouse=True, name="secret_log_guard")
-def guard_every_test(request: pytest.FixtureRequest) -> Iterator[SecretLogGuard]:
+def guard_every_test(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[SecretLogGuard]:
     guard = SecretLogGuard()
-    loggers = [logging.getLogger(name) for name in _DEBUG_LOGGERS]
-    levels = [logger.level for logger in loggers]
-    root = loggers[0]
-    root.addHandler(guard)
-    for logger in loggers:
-        logger.setLevel(logging.DEBUG)
-    try:
-        yield guard
-    finally:
-        root.removeHandler(guard)
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
+    make_simulator = Simulator.__init__
+
+    def make_and_watch(simulator: Simulator, *args: Any, **kwargs: Any) -> None:
+        make_simulator(simulator, *args, **kwargs)
+        guard.watch(simulator)
+
+    # However a test makes its simulators (fixtures, nova test cases, demo cloud).
+    monkeypatch.setattr(Simulator, "__init__", make_and_watch)
+    for logger in _every_logger():
+        if logger.level > logging.DEBUG or logger is logging.root:
+            monkeypatch.setattr(logger, "level", logging.DEBUG)
+        if logger.disabled:
+            monkeypatch.setattr(logger, "disabled", False)
+    call_handlers = logging.Logger.callHandlers
+
+    def call_handlers_and_keep(logger: logging.Logger, record: logging.LogRecord) -> None:
+        guard.handle(record)
+        call_handlers(logger, record)
+
+    monkeypatch.setattr(logging.Logger, "callHandlers", call_handlers_and_keep)
+    logging.root.manager._clear_cache()  # isEnabledFor caches levels per logger
+    yield guard
+    monkeypatch.undo()
+    logging.root.manager._clear_cache()
     leaks = guard.leaks()
     if leaks:
         pytest.fail(
