@@ -269,6 +269,14 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
     # -- rescue ---------------------------------------------------------------------
 
     def unrescue(self, context, instance):
+        if _enabled() and not os.path.exists(
+            os.path.join(libvirt_utils.get_instance_path(instance), "unrescue.xml")
+        ):
+            # An earlier unrescue restored the guest (nova removed unrescue.xml)
+            # but could not remove the rescue disk: finish that, so a retried
+            # unrescue converges instead of failing on the missing file.
+            self._volumes(instance).remove_rescue()
+            return
         super().unrescue(context, instance)
         if _enabled():
             self._volumes(instance).remove_rescue()

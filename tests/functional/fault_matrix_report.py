@@ -1,0 +1,33 @@
+"""A pytest plugin printing the fault matrix's summary at the end of the run.
+
+``test_fault_matrix`` loads it with ``pytest_plugins`` and appends one row per
+flow to :data:`RESULTS`; the summary shows in the terminal whether or not
+``-s`` is given.
+"""
+
+from __future__ import annotations
+
+RESULTS: list[dict] = []  # {"flow", "calls", "kinds", "cases", "passed", "xfail", "failed"}
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not RESULTS:
+        return
+    terminalreporter.section("fault matrix")
+    totals = dict.fromkeys(("cases", "passed", "xfail", "failed"), 0)
+    for row in RESULTS:
+        terminalreporter.write_line(
+            f"{row['flow']:<16} {row['calls']:>3} calls x {row['kinds']} faults: "
+            f"{row['cases']:>4} cases, {row['passed']:>4} passed, "
+            f"{row['xfail']:>3} xfail, {row['failed']:>3} failed "
+            f"(raised: {row['raised']})"
+        )
+        if terminalreporter.config.option.verbose > 0:
+            for line in row["details"]:
+                terminalreporter.write_line(f"    {line}")
+        for key in totals:
+            totals[key] += row[key]
+    terminalreporter.write_line(
+        f"{'total':<16} {totals['cases']:>4} cases, {totals['passed']} passed, "
+        f"{totals['xfail']} xfail, {totals['failed']} failed"
+    )

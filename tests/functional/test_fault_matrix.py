@@ -1,0 +1,456 @@
+"""Fault injection at every gateway call of every lifecycle flow.
+
+Each flow runs once fault-free with the caches warm, and the gateway calls
+it makes are recorded from the simulator's request log as (method, route),
+login and version left out.  Then, for every call of that sequence and every
+kind of fault, the flow runs again with the fault injected at exactly that
+call (the k-th request of its route), and:
+
+- it completes, or raises a ScaleIOError or NovaException with a message
+  (not a bare KeyError or TypeError from deep inside);
+- what nova's compute manager does after such a failure leaves no volume
+  or mapping behind that the instance does not own;
+- no volume of the instance is lost or changed (a marker written before the
+  flow reads back), unless deleting it was the point;
+- running the flow (or the failed step) again without the fault converges to
+  the fault-free end state.
+
+The cases of one flow share one simulator and run in one test; the test fails
+with a table of the failing cases.  ``fault_matrix_report`` prints the counts.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import fixtures
+import nova_support
+from device_io import read, write
+from nova import exception as nova_exception
+from nova.compute import task_states, vm_states
+from nova.network import neutron
+from nova_hosts import IID, PATTERN, CloudFixture, make_flavor
+from oslo_utils import units
+from test_driver_flows_migrate import LiveMigration
+
+from sio_backend import exceptions
+
+pytest_plugins = ["fault_matrix_report"]
+
+MiB = units.Mi
+MARK = b"fault matrix marker".ljust(4096, b".")
+MARK_AT = 100 * MiB
+SKIPPED_ROUTES = {"/api/login", "/api/version", "/api/logout"}
+KINDS = ("error", "drop", "expired", "restart")
+
+
+def route_pattern(template: str) -> re.Pattern[str]:
+    return re.compile(re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(template)))
+
+
+class Injector:
+    """Arms one fault just before the k-th request of one route reaches the simulator."""
+
+    def __init__(self, simulator) -> None:
+        self.simulator = simulator
+        self.faults = simulator.faults
+        self.lock = threading.Lock()
+        self.target: tuple[str, re.Pattern[str], int, str] | None = None
+        self.seen = 0
+        self.fired = False
+        original = self.faults.plan
+
+        def plan(method: str, path: str):
+            self._maybe_arm(method, path.rstrip("/") or "/")
+            return original(method, path)
+
+        self.faults.plan = plan
+
+    def arm(self, method: str, route: str, occurrence: int, kind: str) -> None:
+        with self.lock:
+            self.target = (method, route_pattern(route), occurrence, kind)
+            self.seen, self.fired = 0, False
+
+    def disarm(self) -> None:
+        with self.lock:
+            self.target = None
+        self.faults.clear()
+
+    def _maybe_arm(self, method: str, path: str) -> None:
+        with self.lock:
+            if self.target is None or self.fired:
+                return
+            target_method, pattern, occurrence, kind = self.target
+            if method != target_method or not pattern.fullmatch(path):
+                return
+            self.seen += 1
+            if self.seen != occurrence:
+                return
+            self.fired = True
+        exact = f"^{re.escape(path)}/?$"
+        if kind == "error":
+            self.faults.fail_next(
+                method=method,
+                path=exact,
+                status=500,
+                error_code=1,
+                message="Injected: the MDM could not complete the operation",
+            )
+        elif kind == "drop":
+            self.faults.drop_connection(method=method, path=exact)
+        elif kind == "expired":
+            self.faults.expire_tokens()
+        elif kind == "restart":
+            self.faults.restart()
+        else:
+            raise ValueError(kind)
+
+
+@dataclass
+class Flow:
+    """One flow: how to prepare it, run it, recover after a failure and check its end."""
+
+    name: str
+    setup: Callable[[], object]  # fault-free; returns the instance
+    run: Callable[[object], None]  # the part faults are injected into
+    recover: Callable[[object, str], None]  # the manager's reaction to a failure in a phase
+    converge: Callable[[object, str], None]  # running the flow (or the failed step) again
+    check_end: Callable[[object], None]  # the fault-free end state
+    teardown: Callable[[object], None]  # back to an empty system
+
+
+class FaultMatrixTestCase(nova_support.NovaTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        tmp = Path(self.useFixture(fixtures.TempDir()).path)
+        self.flags(images_type="sio", group="libvirt")
+        self.flags(lock_path=str(tmp / "locks"), group="oslo_concurrency")
+        self.flags(
+            installation_identifier=IID,
+            default_protection_domain_name="pd1",
+            default_storage_pool_name="sp1",
+            default_provisioning_type="thin",
+            group="scaleio",
+        )
+        self.cloud = self.useFixture(CloudFixture(tmp, image_size_mb=16)).cloud
+        self.flags(skip_cpu_compare_on_dest=True, group="workarounds")
+        if not hasattr(neutron.API.has_port_binding_extension, "return_value"):
+            # No Neutron (the harness may already say so itself).
+            self.useFixture(
+                fixtures.MockPatchObject(
+                    neutron.API, "has_port_binding_extension", return_value=False
+                )
+            )
+        self.injector = Injector(self.cloud.simulator)
+        self.phase = ""
+        self.outcome = ""
+
+    # -- helpers ---------------------------------------------------------------
+
+    def new_instance(self):
+        return self.cloud.new_instance(make_flavor(root_gb=8, swap=8192))
+
+    def spawned(self):
+        instance = self.cloud.spawn(self.new_instance())
+        write(self.cloud.device(instance), MARK_AT, MARK)
+        return instance
+
+    def data(self, volume_name: str, offset: int, length: int) -> bytes:
+        volume = self.cloud.volumes()[volume_name]
+        return read(self.cloud.simulator.devices.data_path(volume.id), offset, length)
+
+    def assert_marker(self, instance) -> None:
+        root = self.cloud.volume_name(instance)
+        if self.data(root, MARK_AT, len(MARK)) != MARK:
+            raise AssertionError(f"the marker on {root} was lost")
+        if self.data(root, 4 * MiB, len(PATTERN)) != PATTERN:
+            raise AssertionError(f"the image content of {root} was lost")
+
+    def expected(self, instance, hosts: set[str]) -> dict:
+        names = ("disk", "disk.swap")
+        sizes = {"disk": 8, "disk.swap": 8}
+        return {self.cloud.volume_name(instance, n): (sizes[n], hosts) for n in names}
+
+    def at_rest(self, instance, hosts: set[str]) -> None:
+        self.cloud.assert_state(instance, self.expected(instance, hosts))
+        self.cloud.assert_no_leaks(instance)
+        self.assert_marker(instance)
+
+    def calls(self) -> list[tuple[str, str]]:
+        return [
+            (e.method, e.route)
+            for e in self.cloud.simulator.request_log
+            if e.route not in SKIPPED_ROUTES
+        ]
+
+    def phased(self, name: str, step: Callable[[], None]) -> None:
+        self.phase = name
+        step()
+
+    # -- the matrix ---------------------------------------------------------------
+
+    def run_matrix(self, flow: Flow, xfail: dict | None = None) -> None:
+        xfail = xfail or {}
+        cloud = self.cloud
+        for _warm in range(2):  # the second run is the baseline: caches warm
+            instance = flow.setup()
+            cloud.simulator.reset_log()
+            flow.run(instance)
+            baseline = self.calls()
+            flow.check_end(instance)
+            flow.teardown(instance)
+        self.assertTrue(baseline, f"{flow.name} made no gateway call")
+        failures, passed, xfailed, raised, details = [], 0, 0, Counter(), []
+        for index, (method, route) in enumerate(baseline):
+            occurrence = baseline[: index + 1].count((method, route))
+            for kind in KINDS:
+                case = f"{index:>2} {method} {route} #{occurrence} {kind}"
+                instance = flow.setup()
+                try:
+                    self._case(flow, instance, (method, route, occurrence, kind))
+                    if self.outcome != "completed":
+                        raised[kind] += 1
+                except Exception as exc:
+                    reason = xfail.get((method, route, kind))
+                    if reason:
+                        xfailed += 1
+                    else:
+                        failures.append(f"{case}: {self.outcome} -> {type(exc).__name__}: {exc}")
+                    self._scrub(instance)
+                else:
+                    passed += 1
+                details.append(f"{case}: {self.outcome}")
+        from fault_matrix_report import RESULTS  # loaded as a plugin by then
+
+        RESULTS.append(
+            {
+                "flow": flow.name,
+                "calls": len(baseline),
+                "kinds": len(KINDS),
+                "cases": len(baseline) * len(KINDS),
+                "passed": passed,
+                "xfail": xfailed,
+                "failed": len(failures),
+                "details": details,
+                "raised": ", ".join(f"{k} {raised[k]}" for k in KINDS if raised[k]) or "none",
+            }
+        )
+        if failures:
+            self.fail(f"{flow.name}: {len(failures)} failed cases:\n" + "\n".join(failures))
+
+    def _case(self, flow: Flow, instance, target: tuple[str, str, int, str]) -> None:
+        """One fault, one run of the flow, then recovery and convergence; raises if wrong."""
+        self.phase, self.outcome = "", "completed"
+        self.injector.arm(*target)
+        try:
+            flow.run(instance)
+        except Exception as exc:
+            self.outcome = f"raised in {self.phase}: {type(exc).__name__}: {exc}"
+            named = isinstance(exc, (exceptions.ScaleIOError, nova_exception.NovaException))
+            if not named or not str(exc).strip():
+                raise AssertionError(f"unexpected exception {type(exc).__name__}: {exc!r}") from exc
+        finally:
+            fired = self.injector.fired
+            self.injector.disarm()
+        if not fired:
+            raise AssertionError("the fault never fired")
+        if self.outcome != "completed":
+            flow.recover(instance, self.phase)
+            flow.converge(instance, self.phase)
+        flow.check_end(instance)
+        flow.teardown(instance)
+        self.cloud.assert_no_leaks()
+
+    def _scrub(self, instance) -> None:
+        """After a failed case: whatever it left, gone, so the next case starts clean."""
+        self.injector.disarm()
+        for host in ("host1", "host2"):
+            instance.host = host
+            instance.task_state = task_states.DELETING
+            try:
+                self.cloud.delete(instance, host=host)
+            except Exception:  # noqa: S110 - best effort
+                pass
+
+    # -- flows -------------------------------------------------------------------
+
+    def test_spawn(self) -> None:
+        cloud = self.cloud
+
+        def run(instance):
+            self.phased("spawn", lambda: cloud.spawn(instance))
+
+        def recover(instance, phase):
+            # The manager's _shutdown_instance, then the reschedule.
+            cloud.delete(instance)
+            cloud.assert_state(instance, {})
+            cloud.assert_no_leaks()
+
+        def converge(instance, phase):
+            instance.vm_state, instance.task_state = vm_states.BUILDING, task_states.SPAWNING
+            cloud.spawn(instance)
+
+        def check_end(instance):
+            cloud.assert_state(instance, self.expected(instance, {"host1"}))
+            cloud.assert_no_leaks(instance)
+            if self.data(cloud.volume_name(instance), 4 * MiB, len(PATTERN)) != PATTERN:
+                raise AssertionError("the root disk lacks the image")
+
+        self.run_matrix(
+            Flow("spawn", self.new_instance, run, recover, converge, check_end, cloud.delete)
+        )
+
+    def test_delete(self) -> None:
+        cloud = self.cloud
+
+        def recover(instance, phase):
+            for name, (size, _hosts) in self.expected(instance, set()).items():
+                volume = cloud.volumes().get(name)
+                if volume is not None and volume.size_kb // units.Mi != size:
+                    raise AssertionError(f"{name} changed size")
+            if cloud.volume_name(instance) in cloud.volumes():
+                self.assert_marker(instance)
+
+        def check_end(instance):
+            cloud.assert_state(instance, {})
+            cloud.assert_no_leaks()
+
+        self.run_matrix(
+            Flow(
+                "delete",
+                self.spawned,
+                lambda i: self.phased("delete", lambda: cloud.delete(i)),
+                recover,
+                lambda i, phase: cloud.delete(i),
+                check_end,
+                lambda i: None,
+            )
+        )
+
+    def test_live_migration(self) -> None:
+        cloud = self.cloud
+        migrations: dict[str, LiveMigration] = {}
+
+        def run(instance):
+            migration = migrations[instance.uuid] = LiveMigration(cloud, instance)
+            self.phased("check", lambda: migration.check(shared_path=False))
+            self.phased("pre_live_migration", migration.pre_live_migration)
+            migration.migrate_domain()
+            self.phased("post_live_migration", migration.post_live_migration)
+
+        def recover(instance, phase):
+            migration = migrations[instance.uuid]
+            if phase == "pre_live_migration":
+                migration.rollback(pre_live_migration_failed=True)
+                self.at_rest(instance, {"host1"})
+            elif phase == "check":
+                instance.task_state = None
+                self.at_rest(instance, {"host1"})
+
+        def converge(instance, phase):
+            if phase == "post_live_migration":
+                migrations[instance.uuid].post_live_migration()
+            else:
+                run(instance)
+
+        def check_end(instance):
+            self.at_rest(instance, {"host2"})
+            if not cloud.domain_running(instance, "host2"):
+                raise AssertionError("the guest does not run on host2")
+
+        def teardown(instance):
+            cloud.delete(instance, host="host2")
+
+        self.run_matrix(
+            Flow("live_migration", self.spawned, run, recover, converge, check_end, teardown)
+        )
+
+    def test_live_migration_rollback(self) -> None:
+        cloud = self.cloud
+        migrations: dict[str, LiveMigration] = {}
+
+        def setup():
+            instance = self.spawned()
+            migration = migrations[instance.uuid] = LiveMigration(cloud, instance)
+            migration.check(shared_path=False)
+            migration.pre_live_migration()
+            return instance
+
+        def run(instance):
+            self.phased("rollback", migrations[instance.uuid].rollback)
+
+        def converge(instance, phase):
+            migrations[instance.uuid].instance.task_state = task_states.MIGRATING
+            migrations[instance.uuid].rollback()
+
+        def check_end(instance):
+            self.at_rest(instance, {"host1"})
+            if not cloud.domain_running(instance, "host1"):
+                raise AssertionError("the guest does not run on host1")
+
+        self.run_matrix(
+            Flow(
+                "lm_rollback",
+                setup,
+                run,
+                lambda i, phase: None,
+                converge,
+                check_end,
+                cloud.delete,
+            )
+        )
+
+    def test_hard_reboot(self) -> None:
+        cloud = self.cloud
+
+        def converge(instance, phase):
+            cloud.reboot_hard(instance)
+
+        def check_end(instance):
+            self.at_rest(instance, {"host1"})
+            if not cloud.domain_running(instance, "host1"):
+                raise AssertionError("the guest does not run")
+
+        self.run_matrix(
+            Flow(
+                "hard_reboot",
+                self.spawned,
+                lambda i: self.phased("reboot", lambda: cloud.reboot_hard(i)),
+                lambda i, phase: self.at_rest(i, {"host1"}),
+                converge,
+                check_end,
+                cloud.delete,
+            )
+        )
+
+    def test_rescue_unrescue(self) -> None:
+        cloud = self.cloud
+
+        def run(instance):
+            self.phased("rescue", lambda: cloud.rescue(instance))
+            self.phased("unrescue", lambda: cloud.unrescue(instance))
+
+        def recover(instance, phase):
+            # The manager puts the instance back as it was before the failed call.
+            instance.vm_state = vm_states.ACTIVE if phase == "rescue" else vm_states.RESCUED
+            instance.task_state = None
+
+        def converge(instance, phase):
+            if phase == "rescue":
+                run(instance)
+            else:
+                cloud.unrescue(instance)
+
+        def check_end(instance):
+            self.at_rest(instance, {"host1"})
+            if not cloud.domain_running(instance, "host1"):
+                raise AssertionError("the guest does not run")
+
+        self.run_matrix(
+            Flow("rescue_unrescue", self.spawned, run, recover, converge, check_end, cloud.delete)
+        )
