@@ -306,3 +306,19 @@ class TestProperties:
             flavor.parse_spec(key, value)
         except exceptions.InvalidExtraSpec as err:
             assert key in str(err)
+
+
+class TestParseSpecProperties:
+    @fast
+    @given(
+        st.text(max_size=30) | our_keys,
+        st.none() | st.integers() | st.booleans() | st.lists(st.text(max_size=3)) | st.text(),
+    )
+    def test_any_key_and_value_parse_or_raise_our_error_naming_the_key(
+        self, key: str, value: object
+    ) -> None:
+        try:
+            flavor.parse_spec(key, value, flavor="'m1.small' (id 42)")
+        except exceptions.InvalidExtraSpec as err:
+            assert repr(key) in str(err) or f"{key}=" in str(err)
+            assert "'m1.small' (id 42)" in str(err)

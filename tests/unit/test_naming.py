@@ -345,3 +345,22 @@ class TestProperties:
         mutated = name[:position] + char + name[position + 1 :]
         parsed = naming.parse_volume_name(mutated)
         assert parsed is None or parsed.volume_name == mutated
+
+
+class TestOwnershipProperties:
+    @fast
+    @given(owners, installation_ids)
+    def test_is_ours_only_for_the_installation_in_the_name(
+        self, owner: naming.VolumeName, installation_id: str
+    ) -> None:
+        name = owner.volume_name
+        assert naming.is_ours(name, installation_id) == (installation_id == owner.installation_id)
+
+    @fast
+    @given(st.text(max_size=40), installation_ids)
+    def test_is_ours_never_raises_and_implies_a_canonical_name(
+        self, name: str, installation_id: str
+    ) -> None:
+        if naming.is_ours(name, installation_id):
+            assert name.startswith(installation_id)
+            assert naming.parse_volume_name(name).volume_name == name

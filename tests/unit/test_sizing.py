@@ -256,3 +256,29 @@ class TestNovaException:
         assert run.returncode == (0 if aborts else 1), run.stdout + run.stderr
         if not aborts:  # the control fails for the right reason
             assert "RescheduledException" in run.stdout + run.stderr
+
+
+class TestMoreProperties:
+    @fast
+    @given(st.integers(0, 2**30))
+    def test_round_up_gb_never_shrinks_and_is_aligned(self, size_gb: int) -> None:
+        rounded = sizing.round_up_gb(size_gb)
+        assert rounded >= max(size_gb, sizing.GRANULARITY_GB)
+        assert rounded % sizing.GRANULARITY_GB == 0
+        assert rounded - size_gb < sizing.GRANULARITY_GB or size_gb == 0
+
+    @fast
+    @given(
+        st.sampled_from(["disk", "disk.local", "disk.eph3", "disk.swap"]),
+        st.integers(1, 2**44).filter(lambda size: size % sizing.GRANULARITY),
+    )
+    def test_reject_names_the_flavor_disk_and_both_ways_out(
+        self, disk_name: str, size_bytes: int
+    ) -> None:
+        with pytest.raises(exceptions.DiskSizeNotSupported) as info:
+            size(disk_name, size_bytes, "reject")
+        message = str(info.value)
+        assert FLAVOR in message
+        assert f"({disk_name})" in message
+        assert "disk_size_policy = round_up" in message
+        assert "nearest valid size" in message
