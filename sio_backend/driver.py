@@ -118,19 +118,15 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
         power_on=True,
         accel_info=None,
     ):
+        args = (context, instance, image_meta, injected_files, admin_password, allocations)
+        kwargs = {
+            "network_info": network_info,
+            "block_device_info": block_device_info,
+            "power_on": power_on,
+            "accel_info": accel_info,
+        }
         if not _enabled():
-            return super().spawn(
-                context,
-                instance,
-                image_meta,
-                injected_files,
-                admin_password,
-                allocations,
-                network_info,
-                block_device_info,
-                power_on,
-                accel_info,
-            )
+            return super().spawn(*args, **kwargs)
         volumes = self._volumes(instance, block_device_info)
         if instance.task_state == task_states.REBUILD_SPAWNING:
             # Evacuation: the failed host may only be partitioned, not dead.
@@ -141,18 +137,7 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
         with self._spawning_lock:
             self._spawning.add(instance.uuid)
         try:
-            return super().spawn(
-                context,
-                instance,
-                image_meta,
-                injected_files,
-                admin_password,
-                allocations,
-                network_info,
-                block_device_info,
-                power_on,
-                accel_info,
-            )
+            return super().spawn(*args, **kwargs)
         except Exception:
             with excutils.save_and_reraise_exception():
                 self._undo_spawn(volumes)

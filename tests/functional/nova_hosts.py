@@ -43,6 +43,8 @@ __all__ = [
 class FlowTestCase(nova_support.NovaTestCase):
     """A nova test case with the two hosts in ``self.cloud``, configured for ``images_type=sio``."""
 
+    IMAGE_SIZE_MB = 1024
+
     def setUp(self) -> None:
         super().setUp()
         tmp = Path(self.useFixture(fixtures.TempDir()).path)
@@ -55,4 +57,4 @@ class FlowTestCase(nova_support.NovaTestCase):
             default_provisioning_type="thin",
             group="scaleio",
         )
-        self.cloud = self.useFixture(CloudFixture(tmp)).cloud
+        self.cloud = self.useFixture(CloudFixture(tmp, image_size_mb=self.IMAGE_SIZE_MB)).cloud

@@ -8,8 +8,7 @@ to the root disk before a move reads back after it.
 from __future__ import annotations
 
 from device_io import read
-from flow_case import FlowTestCase
-from nova_hosts import PATTERN, make_flavor
+from nova_hosts import PATTERN, FlowTestCase, make_flavor
 
 GiB = 1024**3
 MiB = 1024**2

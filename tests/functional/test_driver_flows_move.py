@@ -17,11 +17,10 @@ from unittest import mock
 import fixtures
 import nova.conf
 from device_io import read, write
-from flow_case import FlowTestCase
 from nova import objects
 from nova.compute import task_states, vm_states
 from nova.virt.libvirt import driver as libvirt_driver
-from nova_hosts import IID, PATTERN, make_flavor
+from nova_hosts import IID, PATTERN, FlowTestCase, make_flavor
 
 from sio_backend import naming
 

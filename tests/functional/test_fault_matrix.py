@@ -26,15 +26,13 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import fixtures
-import nova_support
 from device_io import read, write
 from nova import exception as nova_exception
 from nova.compute import task_states, vm_states
 from nova.network import neutron
-from nova_hosts import IID, PATTERN, CloudFixture, make_flavor
+from nova_hosts import PATTERN, FlowTestCase, make_flavor
 from oslo_utils import units
 from test_driver_flows_migrate import LiveMigration
 
@@ -124,20 +122,11 @@ class Flow:
     teardown: Callable[[object], None]  # back to an empty system
 
 
-class FaultMatrixTestCase(nova_support.NovaTestCase):
+class FaultMatrixTestCase(FlowTestCase):
+    IMAGE_SIZE_MB = 16
+
     def setUp(self) -> None:
         super().setUp()
-        tmp = Path(self.useFixture(fixtures.TempDir()).path)
-        self.flags(images_type="sio", group="libvirt")
-        self.flags(lock_path=str(tmp / "locks"), group="oslo_concurrency")
-        self.flags(
-            installation_identifier=IID,
-            default_protection_domain_name="pd1",
-            default_storage_pool_name="sp1",
-            default_provisioning_type="thin",
-            group="scaleio",
-        )
-        self.cloud = self.useFixture(CloudFixture(tmp, image_size_mb=16)).cloud
         self.flags(skip_cpu_compare_on_dest=True, group="workarounds")
         if not hasattr(neutron.API.has_port_binding_extension, "return_value"):
             # No Neutron (the harness may already say so itself).
