@@ -62,6 +62,16 @@ class MoveFlowTestCase(FlowTestCase):
             path = Path(CONF.instances_path) / instance.uuid
         return set(os.listdir(path)) if path.exists() else set()
 
+    def assert_ends_on(self, instance, host: str, volumes: dict) -> None:
+        """It runs on ``host`` with ``volumes`` and its marker; a delete leaves nothing."""
+        cloud = self.cloud
+        cloud.assert_state(instance, volumes)
+        self.assertTrue(cloud.domain_running(instance, host))
+        self.assertEqual(MARK, read(cloud.device(instance, host=host), 0, len(MARK)))
+        self.assert_no_junk(instance, host)
+        cloud.delete(instance, host)
+        cloud.assert_state(instance, {})
+
     def assert_no_junk(self, instance, host: str) -> None:
         files = self.instance_files(instance, host)
         self.assertLessEqual(files, NOVA_FILES, f"unexpected files in {host}'s instance directory")
@@ -224,12 +234,7 @@ class MoveFlowTestCase(FlowTestCase):
         cloud.assert_state(instance, {root: (16, {"host1"}), snap: (8, set())})
 
         self.confirm(instance, migration)
-        cloud.assert_state(instance, {root: (16, {"host1"})})
-        self.assertTrue(cloud.domain_running(instance, "host1"))
-        self.assertEqual(MARK, read(cloud.device(instance), 0, len(MARK)))
-        self.assert_no_junk(instance, "host1")
-        cloud.delete(instance)
-        cloud.assert_state(instance, {})
+        self.assert_ends_on(instance, "host1", {root: (16, {"host1"})})
 
     def test_resize_on_the_same_host_then_revert(self) -> None:
         cloud = self.cloud
@@ -237,12 +242,7 @@ class MoveFlowTestCase(FlowTestCase):
         write(cloud.device(instance), 0, LATER)
 
         self.revert(instance, migration)
-        cloud.assert_state(instance, {self.name(instance): (8, {"host1"})})
-        self.assertTrue(cloud.domain_running(instance, "host1"))
-        self.assertEqual(MARK, read(cloud.device(instance), 0, len(MARK)))
-        self.assert_no_junk(instance, "host1")
-        cloud.delete(instance)
-        cloud.assert_state(instance, {})
+        self.assert_ends_on(instance, "host1", {self.name(instance): (8, {"host1"})})
 
     def test_cold_migration_with_resize_then_confirm(self) -> None:
         cloud = self.cloud
@@ -252,13 +252,8 @@ class MoveFlowTestCase(FlowTestCase):
         cloud.assert_state(instance, {root: (16, {"host1", "host2"}), snap: (8, set())})
 
         self.confirm(instance, migration)
-        cloud.assert_state(instance, {root: (16, {"host2"})})
-        self.assertTrue(cloud.domain_running(instance, "host2"))
-        self.assertEqual(MARK, read(cloud.device(instance, host="host2"), 0, len(MARK)))
-        self.assert_no_junk(instance, "host2")
         self.assertEqual(set(), self.instance_files(instance, "host1"))
-        cloud.delete(instance, "host2")
-        cloud.assert_state(instance, {})
+        self.assert_ends_on(instance, "host2", {root: (16, {"host2"})})
 
     def test_cold_migration_with_resize_then_revert(self) -> None:
         cloud = self.cloud
@@ -266,13 +261,8 @@ class MoveFlowTestCase(FlowTestCase):
         write(cloud.device(instance, host="host2"), 0, LATER)
 
         self.revert(instance, migration)
-        cloud.assert_state(instance, {self.name(instance): (8, {"host1"})})
-        self.assertTrue(cloud.domain_running(instance, "host1"))
         self.assertFalse(cloud.domain_running(instance, "host2"))
-        self.assertEqual(MARK, read(cloud.device(instance), 0, len(MARK)))
-        self.assert_no_junk(instance, "host1")
-        cloud.delete(instance)
-        cloud.assert_state(instance, {})
+        self.assert_ends_on(instance, "host1", {self.name(instance): (8, {"host1"})})
 
     def test_resize_to_a_flavor_in_another_pool_moves_the_volume_and_revert_moves_it_back(
         self,
