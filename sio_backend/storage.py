@@ -201,6 +201,7 @@ class Storage:
 
     def attach(self, volume: Volume, placement: DiskPlacement | None = None) -> str:
         """Map the volume to this host, apply QoS, and wait for its device."""
+        self.ensure_ours(volume, "map")
         sdc = self.local_sdc()
         newly_mapped = sdc.id not in volume.mapped_sdc_ids
         if newly_mapped:
