@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from oslo_config import cfg
+from oslo_config import fixture as config_fixture
 from secret_log_guard import guard_every_test  # noqa: F401 - autouse fixture
 
 from sio_backend.client import GatewayClient
@@ -71,3 +73,13 @@ def gateway_client(
     simulator: Simulator, make_client: Callable[..., GatewayClient]
 ) -> GatewayClient:
     return make_client(simulator)
+
+
+@pytest.fixture
+def lock_path(tmp_path: Path) -> Iterator[None]:
+    """os-brick's connector takes an external lock while it looks for a device."""
+    fixture = config_fixture.Config(cfg.CONF)
+    fixture.setUp()
+    fixture.config(lock_path=str(tmp_path / "locks"), group="oslo_concurrency")
+    yield
+    fixture.cleanUp()

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from oslo_config import cfg
-from oslo_config import fixture as config_fixture
 
 from sio_backend import conf as sio_conf
 from sio_backend import exceptions, naming
@@ -29,14 +28,7 @@ IID = "func"
 PLACEMENT = DiskPlacement("pd1", "sp1", thin=True)
 
 
-@pytest.fixture(autouse=True)
-def lock_path(tmp_path) -> Iterator[None]:
-    """os-brick's connector takes an external lock while it looks for a device."""
-    fixture = config_fixture.Config(cfg.CONF)
-    fixture.setUp()
-    fixture.config(lock_path=str(tmp_path / "locks"), group="oslo_concurrency")
-    yield
-    fixture.cleanUp()
+pytestmark = pytest.mark.usefixtures("lock_path")
 
 
 @pytest.fixture

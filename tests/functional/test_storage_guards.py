@@ -14,8 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from oslo_config import cfg
-from oslo_config import fixture as config_fixture
 
 from sio_backend import exceptions, naming
 from sio_backend.flavor import DiskPlacement
@@ -37,16 +35,6 @@ CHANGES = (
     "overwriteVolumeContent",
     "/api/types/Volume/instances",
 )
-
-
-@pytest.fixture
-def lock_path(tmp_path) -> None:
-    """os-brick's connector takes an external lock while it looks for a device."""
-    fixture = config_fixture.Config(cfg.CONF)
-    fixture.setUp()
-    fixture.config(lock_path=str(tmp_path / "locks"), group="oslo_concurrency")
-    yield
-    fixture.cleanUp()
 
 
 @pytest.fixture
