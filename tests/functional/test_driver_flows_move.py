@@ -95,10 +95,7 @@ class MoveFlowTestCase(FlowTestCase):
         expected = {root: (8, {"host1"}), swap: (8, {"host1"})}
         write(cloud.device(instance), 0, MARK)
 
-        instance.task_state = task_states.REBOOT_STARTED_HARD
-        with cloud.on("host1") as driver:
-            driver.reboot(cloud.context, instance, [], "HARD", block_device_info=None)
-        instance.task_state = None
+        cloud.reboot_hard(instance)
         self.assertTrue(cloud.domain_running(instance, "host1"))
         cloud.assert_state(instance, expected)
         self.assertEqual(MARK, read(cloud.device(instance), 0, len(MARK)))
@@ -127,10 +124,7 @@ class MoveFlowTestCase(FlowTestCase):
         with cloud.on("host1") as driver:
             driver.power_off(instance)
         self.unmap_everywhere(instance)
-        instance.task_state = task_states.REBOOT_STARTED_HARD
-        with cloud.on("host1") as driver:
-            driver.reboot(cloud.context, instance, [], "HARD", block_device_info=None)
-        instance.task_state = None
+        cloud.reboot_hard(instance)
         self.assertTrue(cloud.domain_running(instance, "host1"))
         cloud.assert_state(instance, expected)
         self.assertEqual(MARK, read(cloud.device(instance), 0, len(MARK)))
@@ -194,10 +188,7 @@ class MoveFlowTestCase(FlowTestCase):
         return migration
 
     def confirm(self, instance, migration) -> None:
-        with self.cloud.on(migration.source_compute) as driver:
-            driver.confirm_migration(self.cloud.context, migration, instance, [])
-        instance.vm_state, instance.task_state = vm_states.ACTIVE, None
-        instance.old_flavor = instance.new_flavor = None
+        self.cloud.confirm_resize(instance, migration, migration.source_compute)
 
     def revert(self, instance, migration) -> None:
         cloud = self.cloud
