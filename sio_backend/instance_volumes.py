@@ -29,29 +29,30 @@ _RESCUE_STATES = (vm_states.RESCUED, vm_states.ERROR)
 _RESIZE_STATES = (vm_states.RESIZED, vm_states.ERROR)
 
 
-def disk_names(instance, block_device_info: dict | None = None) -> list[str] | None:
-    """The disks nova gives the instance, or None where only probing can tell.
-
-    Without block device info the BDM ephemerals (``disk.ephN``) are unknown;
-    None then asks the caller to probe for them.
-    """
+def known_disk_names(instance, block_device_info: dict | None) -> list[str]:
+    """The instance's disks other than its ephemerals: root, config drive, swap."""
     names = []
     if not _booted_from_volume(block_device_info):
         names.append(ROOT)
     if configdrive.required_by(instance):
         names.append("disk.config")
-    flavor = instance.flavor
     swap = virt_driver.block_device_info_get_swap(block_device_info)
-    if virt_driver.swap_is_usable(swap) or flavor.swap > 0:
+    if virt_driver.swap_is_usable(swap) or instance.flavor.swap > 0:
         names.append("disk.swap")
+    return names
+
+
+def ephemeral_disk_names(instance, block_device_info: dict | None) -> list[str] | None:
+    """The instance's ephemeral disks, or None where only probing can tell.
+
+    Without block device info the BDM ephemerals (``disk.ephN``) are unknown.
+    """
     if block_device_info is None:
-        return names if not flavor.ephemeral_gb else None
+        return None if instance.flavor.ephemeral_gb else []
     ephemerals = virt_driver.block_device_info_get_ephemerals(block_device_info)
     if ephemerals:
-        names.extend(f"disk.eph{index}" for index in range(len(ephemerals)))
-    elif flavor.ephemeral_gb:
-        names.append("disk.local")
-    return names
+        return [f"disk.eph{index}" for index in range(len(ephemerals))]
+    return ["disk.local"] if instance.flavor.ephemeral_gb else []
 
 
 def _booted_from_volume(block_device_info: dict | None) -> bool:
@@ -73,12 +74,9 @@ class InstanceVolumes:
     # -- finding ----------------------------------------------------------
 
     def _disk_names(self) -> Iterator[str]:
-        names = disk_names(self.instance, self._block_device_info)
-        if names is not None:
-            yield from names
-            return
-        yield from disk_names(self.instance, {})[:-1]  # all but the guessed disk.local
-        yield from self._probe_ephemerals()
+        yield from known_disk_names(self.instance, self._block_device_info)
+        ephemerals = ephemeral_disk_names(self.instance, self._block_device_info)
+        yield from self._probe_ephemerals() if ephemerals is None else ephemerals
 
     def _probe_ephemerals(self) -> Iterator[str]:
         """``disk.local``, or as many ``disk.ephN`` as exist (bounded by the naming)."""
