@@ -99,6 +99,14 @@ class Storage:
     def disk_volume_name(self, instance_uuid: str, disk_name: str) -> str:
         return naming.disk_volume_name(self.installation_id, instance_uuid, disk_name)
 
+    def ensure_our_name(self, name: str, action: str) -> None:
+        """Refuse to make or remove a volume under a name this installation does not own."""
+        if not naming.is_ours(name, self.installation_id):
+            raise exceptions.NotOurVolume(
+                f"Refusing to {action} volume {name}: the name does not carry this "
+                f"installation's identifier {self.installation_id!r}."
+            )
+
     def ensure_ours(self, volume: Volume, action: str) -> None:
         """Refuse to touch a volume another installation (or a human) made."""
         if not (volume.name and naming.is_ours(volume.name, self.installation_id)):
@@ -156,11 +164,7 @@ class Storage:
         self, name: str, placement: DiskPlacement, size_bytes: int, *, exclusive: bool = False
     ) -> Volume:
         """Create our volume; ``exclusive``: a name in use raises NameInUse (see the client)."""
-        if not naming.is_ours(name, self.installation_id):
-            raise exceptions.NotOurVolume(
-                f"Refusing to create volume {name}: the name does not carry this "
-                f"installation's identifier {self.installation_id!r}."
-            )
+        self.ensure_our_name(name, "create")
         self.local_sdc()  # a disconnected SDC is reported before anything is created
         pool_id = self.pool_id(placement)
         size_gb = -(-size_bytes // GiB)
@@ -282,11 +286,7 @@ class Storage:
         may be in use there, and the gateway's refusal to remove it is
         reported rather than overridden.
         """
-        if not naming.is_ours(name, self.installation_id):
-            raise exceptions.NotOurVolume(
-                f"Refusing to remove volume {name}: the name does not carry this "
-                f"installation's identifier {self.installation_id!r}."
-            )
+        self.ensure_our_name(name, "remove")
         volume_id = self.client.volume_id_by_name(name)
         if volume_id is None:
             return False
@@ -348,11 +348,7 @@ class Storage:
     def snapshot(self, volume: Volume, snapshot_name: str) -> Volume:
         """A point-in-time copy of the volume, in its V-Tree, unmapped."""
         self.ensure_ours(volume, "snapshot")
-        if not naming.is_ours(snapshot_name, self.installation_id):
-            raise exceptions.NotOurVolume(
-                f"Refusing to name a snapshot {snapshot_name}: it lacks this installation's "
-                f"identifier {self.installation_id!r}."
-            )
+        self.ensure_our_name(snapshot_name, "create snapshot")
         snapshot_id = self.client.snapshot_volume(volume.id, snapshot_name)
         # What the gateway made is known: reading it back would cost a call.
         return dataclasses.replace(
