@@ -296,6 +296,28 @@ class Cloud:
             driver.post_live_migration_at_destination(self.context, instance, [])
         instance.task_state = None
 
+    def evacuate(self, instance, source: str, dest: str):
+        """Rebuild the instance on ``dest`` after ``source`` failed, as nova's manager does.
+
+        ``instance.host`` stays ``source`` while ``dest`` spawns: the manager
+        moves it only once the spawn succeeded (``finish_evacuation``).
+        """
+        instance.task_state = task_states.REBUILD_SPAWNING
+        self.spawn(instance, host=dest)
+        instance.host = instance.node = dest
+        return instance
+
+    def evacuated_host_returns(self, instance, host: str, block_device_info=None):
+        """``host`` starts again after the instance left it: ``_destroy_evacuated_instances``."""
+        with self.on(host) as driver:
+            data = driver.check_instance_shared_storage_local(self.context, instance)
+            # With data the manager asks the instance's host whether it sees
+            # that file; the simulated hosts' instance paths are apart, so no.
+            destroy_disks = data is not None
+            if data:
+                driver.check_instance_shared_storage_cleanup(self.context, data)
+            driver.destroy(self.context, instance, [], block_device_info, destroy_disks)
+
     def rescue(self, instance, host: str = "host1"):
         instance.task_state = task_states.RESCUING
         with self.on(host) as driver:

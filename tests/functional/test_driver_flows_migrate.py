@@ -324,9 +324,7 @@ class EvacuationTestCase(FlowTestCase):
 
         # host1 fails (nothing runs there); nova rebuilds the instance on host2.
         cloud.simulator.reset_log()
-        instance.host = instance.node = "host2"
-        instance.task_state = task_states.REBUILD_SPAWNING
-        cloud.spawn(instance, host="host2")
+        cloud.evacuate(instance, "host1", "host2")
         cloud.assert_state(instance, {root: (8, {"host2"})})
         cloud.assert_no_leaks(instance)
         actions = [
@@ -345,7 +343,7 @@ class EvacuationTestCase(FlowTestCase):
         with cloud.on("host1") as driver:
             # None: shared block storage, so the manager passes destroy_disks=False.
             self.assertIsNone(driver.check_instance_shared_storage_local(ctx, instance))
-            driver.destroy(ctx, instance, [], block_device_info(), False)
+        cloud.evacuated_host_returns(instance, "host1", block_device_info())
         cloud.assert_state(instance, {root: (8, {"host2"})})
         cloud.assert_no_leaks(instance)
         self.assertFalse(any("removeVolume" in entry.path for entry in cloud.simulator.request_log))
