@@ -36,7 +36,6 @@ from nova.tests import fixtures as nova_fixtures
 from nova.tests.unit import fake_instance
 from nova.virt import fake as fake_virt
 from nova.virt.libvirt import driver as libvirt_driver
-from nova.virt.libvirt import utils as libvirt_utils
 from oslo_serialization import jsonutils
 from oslo_utils import units, uuidutils
 
@@ -117,6 +116,45 @@ class FileGlance:
         return dict(self.images[image_id])
 
 
+class RemoteHosts:
+    """SSH between the simulated hosts: nova's remote filesystem calls and remote copies.
+
+    Each host has its own instances path, so a path the calling host names
+    is the same path under the other host's.  What is copied to another host
+    is recorded (``copied``: file names), so tests can tell that no disk was.
+    """
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.copied: list[str] = []
+
+    def _there(self, host: str, path: str) -> Path:
+        return self.tmp / host / "instances" / Path(path).relative_to(CONF.instances_path)
+
+    def create_file(self, host: str, path: str, **_kwargs) -> None:
+        self._there(host, path).touch()
+
+    def remove_file(self, host: str, path: str, **_kwargs) -> None:
+        self._there(host, path).unlink(missing_ok=True)
+
+    def create_dir(self, host: str, path: str, **_kwargs) -> None:
+        self._there(host, path).mkdir(parents=True, exist_ok=True)
+
+    def remove_dir(self, host: str, path: str, **_kwargs) -> None:
+        shutil.rmtree(self._there(host, path), ignore_errors=True)
+
+    def copy_image(
+        self, src: str, dest: str, host: str | None = None, receive: bool = False, **_kwargs
+    ) -> None:
+        """nova's libvirt_utils.copy_image: a local copy, or one to or from ``host``."""
+        if host and receive:
+            src = str(self._there(host, src))
+        elif host:
+            dest = str(self._there(host, dest))
+            self.copied.append(Path(src).name)
+        shutil.copyfile(src, dest)
+
+
 @dataclass
 class Cloud:
     """The two hosts, their drivers, and the gateway they share."""
@@ -128,6 +166,7 @@ class Cloud:
     context: object = None
     domain_xmls: list[tuple[str, str]] = field(default_factory=list)  # (host, XML) generated
     glance: FileGlance | None = None
+    remote: RemoteHosts | None = None
 
     @contextlib.contextmanager
     def on(self, host: str) -> Iterator[SioLibvirtDriver]:
@@ -220,34 +259,79 @@ class Cloud:
             source_node=source,
             dest_node=dest,
             migration_type="resize",
-            status="migrating",
+            status="pre-migrating",
         )
+        disk_info = self.resize_instance(instance, flavor, migration)
+        self.finish_resize(instance, migration, disk_info)
+        return migration
+
+    def resize_instance(self, instance, flavor, migration) -> str:
+        """The source's half: power off and hand the disks over; nova's disk_info."""
+        instance.new_flavor = flavor
+        instance.system_metadata["old_vm_state"] = instance.vm_state
+        migration.status = "migrating"
         instance.task_state = task_states.RESIZE_MIGRATING
-        with self.on(source) as driver:
+        with self.on(migration.source_compute) as driver:
             disk_info = driver.migrate_disk_and_power_off(
-                self.context, instance, CONF.my_ip, flavor, []
+                self.context, instance, migration.dest_compute, flavor, [], None, 0, 0
             )
-            # Given this host's address, nova took the instances path for shared and
-            # recreated the instance directory here for the destination.  Each
-            # simulated host has its own instances path, so it belongs to no host.
-            shutil.rmtree(libvirt_utils.get_instance_path(instance))
-        instance.old_flavor, instance.new_flavor = instance.flavor, flavor
+        migration.status = "post-migrating"
+        instance.host = instance.node = migration.dest_compute
+        instance.old_flavor = instance.flavor
+        instance.task_state = task_states.RESIZE_MIGRATED
+        return disk_info
+
+    def finish_resize(self, instance, migration, disk_info: str) -> None:
+        """The destination's half: the disks in the new flavor, the guest started."""
+        flavor = instance.new_flavor
         instance.flavor = flavor
         instance.root_gb, instance.ephemeral_gb = flavor.root_gb, flavor.ephemeral_gb
-        instance.host = instance.node = dest
         instance.task_state = task_states.RESIZE_FINISH
-        with self.on(dest) as driver:
+        with self.on(migration.dest_compute) as driver:
             driver.finish_migration(
-                self.context, migration, instance, disk_info, [], self.image_meta(), True, {}
+                self.context,
+                migration,
+                instance,
+                disk_info,
+                [],
+                self.image_meta(),
+                True,
+                {},
+                None,
+                True,
             )
+        migration.status = "finished"
         instance.vm_state, instance.task_state = vm_states.RESIZED, None
-        return migration
 
     def confirm_resize(self, instance, migration, source: str):
         with self.on(source) as driver:
             driver.confirm_migration(self.context, migration, instance, [])
+        migration.status = "confirmed"
         instance.old_flavor = instance.new_flavor = None
         instance.vm_state = vm_states.ACTIVE
+
+    def revert_resize(self, instance, migration) -> None:
+        """Back to the source in the old flavor: the destination lets go, the source restarts."""
+        self.revert_resize_at_dest(instance, migration)
+        self.finish_revert_resize(instance, migration)
+
+    def revert_resize_at_dest(self, instance, migration) -> None:
+        instance.task_state = task_states.RESIZE_REVERTING
+        migration.status = "reverting"
+        with self.on(migration.dest_compute) as driver:
+            # The disks are shared block storage: nova keeps them.
+            driver.destroy(self.context, instance, [], None, destroy_disks=False)
+
+    def finish_revert_resize(self, instance, migration) -> None:
+        instance.flavor = instance.old_flavor
+        instance.root_gb = instance.flavor.root_gb
+        instance.ephemeral_gb = instance.flavor.ephemeral_gb
+        instance.host = instance.node = migration.source_compute
+        with self.on(migration.source_compute) as driver:
+            driver.finish_revert_migration(self.context, instance, [], migration, None, True)
+        migration.status = "reverted"
+        instance.vm_state, instance.task_state = vm_states.ACTIVE, None
+        instance.old_flavor = instance.new_flavor = None
 
     def snapshot(self, instance, host: str = "host1") -> Path:
         """Snapshot the root disk to the file-backed Glance; the uploaded file."""
@@ -414,6 +498,7 @@ class CloudFixture(fixtures.Fixture):
             self.tmp,
             context=nova_context.get_admin_context(),
             glance=FileGlance(self.tmp / "glance"),
+            remote=RemoteHosts(self.tmp),
         )
         self._record_domain_xmls()
         for host in HOSTS:
@@ -426,6 +511,7 @@ class CloudFixture(fixtures.Fixture):
             with self.cloud.on(host):
                 self.cloud.drivers[host] = SioLibvirtDriver(fake_virt.FakeVirtAPI(), False)
                 self.cloud.drivers[host]._image_api = self.cloud.glance
+                self.cloud.drivers[host]._remotefs = self.cloud.remote
         self._replace_services(image)
 
     def _record_domain_xmls(self) -> None:
@@ -449,6 +535,9 @@ class CloudFixture(fixtures.Fixture):
             shutil.copyfile(image, target)
 
         self.useFixture(fixtures.MockPatch("nova.virt.libvirt.utils.fetch_image", fetch_image))
+        self.useFixture(
+            fixtures.MockPatch("nova.virt.libvirt.utils.copy_image", self.cloud.remote.copy_image)
+        )
         self.useFixture(fixtures.MockPatch("nova.objects.Instance.save"))
         # Lifecycle events go to the compute manager, which is not running.
         self.useFixture(

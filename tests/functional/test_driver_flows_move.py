@@ -14,7 +14,6 @@ import os
 from pathlib import Path
 from unittest import mock
 
-import fixtures
 import nova.conf
 from device_io import read, write
 from nova import objects
@@ -34,18 +33,9 @@ NOVA_FILES = {"console.log", "disk.info"}  # what nova itself may keep in the in
 class MoveFlowTestCase(FlowTestCase):
     def setUp(self) -> None:
         super().setUp()
-        # Cold migration reaches the destination over SSH; nothing should
-        # be copied there, which copy_image's calls show.
-        self.copy_image = self.useFixture(
-            fixtures.MockPatch("nova.virt.libvirt.utils.copy_image")
-        ).mock
         # Runs after each test, before the hosts stop: nothing but unmapped
         # image cache volumes may remain.
         self.addCleanup(self.cloud.assert_no_leaks)
-        for host in ("host1", "host2"):
-            self.useFixture(
-                fixtures.MockPatchObject(self.cloud.drivers[host], "_remotefs", mock.Mock())
-            )
 
     # -- helpers -------------------------------------------------------------
 
@@ -81,10 +71,6 @@ class MoveFlowTestCase(FlowTestCase):
         client = self.cloud.storage().client
         for name in self.cloud.instance_volume_names(instance):
             client.unmap_volume(self.cloud.volumes()[name].id)
-
-    def assert_copied_no_disk(self) -> None:
-        copied = {os.path.basename(call.args[0]) for call in self.copy_image.call_args_list}
-        self.assertLessEqual(copied, {"disk.info"}, "a disk was copied to the destination")
 
     # -- reboot and power cycle ------------------------------------------------
 
@@ -135,74 +121,23 @@ class MoveFlowTestCase(FlowTestCase):
 
     # -- resize ------------------------------------------------------------------
 
-    def migration(self, source: str, dest: str):
-        return objects.Migration(
-            source_compute=source,
-            dest_compute=dest,
-            source_node=source,
-            dest_node=dest,
-            migration_type="resize",
-            status="migrating",
-        )
-
     def resize(self, instance, new_flavor, source: str, dest: str):
-        """prep_resize, resize_instance on the source, finish_resize on the destination."""
+        """Cloud.resize, checking that no disk travels over SSH or is taken for a local file."""
         cloud = self.cloud
-        migration = self.migration(source, dest)
-        instance.new_flavor = new_flavor
-        instance.system_metadata["old_vm_state"] = instance.vm_state
-        instance.task_state = task_states.RESIZE_MIGRATING
-        shared = source == dest
-        with (
-            cloud.on(source) as driver,
-            mock.patch.object(
-                libvirt_driver.LibvirtDriver, "_is_path_shared_with", return_value=shared
-            ),
-        ):
-            disk_info = driver.migrate_disk_and_power_off(
-                cloud.context, instance, dest, new_flavor, [], None, 0, 0
-            )
-        instance.host = instance.node = dest
-        instance.old_flavor = instance.flavor
-        instance.task_state = task_states.RESIZE_MIGRATED
-
-        instance.flavor = new_flavor
-        instance.root_gb, instance.ephemeral_gb = new_flavor.root_gb, new_flavor.ephemeral_gb
-        instance.task_state = task_states.RESIZE_FINISH
-        with cloud.on(dest) as driver:
-            driver.finish_migration(
-                cloud.context,
-                migration,
-                instance,
-                disk_info,
-                [],
-                cloud.image_meta(),
-                True,
-                {},
-                None,
-                True,
-            )
-        instance.vm_state, instance.task_state = vm_states.RESIZED, None
-        self.assert_copied_no_disk()
-        self.assertEqual([], [d for d in json.loads(disk_info) if "emc-vol" in d["path"]])
+        with mock.patch.object(cloud, "finish_resize", wraps=cloud.finish_resize) as finish:
+            migration = cloud.resize(instance, new_flavor, source, dest)
+        self.assertLessEqual(
+            set(cloud.remote.copied), {"disk.info"}, "a disk was copied to the destination"
+        )
+        disk_info = json.loads(finish.call_args.args[2])
+        self.assertEqual([], [d for d in disk_info if "emc-vol" in d["path"]])
         return migration
 
     def confirm(self, instance, migration) -> None:
         self.cloud.confirm_resize(instance, migration, migration.source_compute)
 
     def revert(self, instance, migration) -> None:
-        cloud = self.cloud
-        instance.task_state = task_states.RESIZE_REVERTING
-        with cloud.on(migration.dest_compute) as driver:
-            driver.destroy(cloud.context, instance, [], None, destroy_disks=False)
-        instance.flavor = instance.old_flavor
-        instance.root_gb = instance.flavor.root_gb
-        instance.ephemeral_gb = instance.flavor.ephemeral_gb
-        instance.host = instance.node = migration.source_compute
-        with cloud.on(migration.source_compute) as driver:
-            driver.finish_revert_migration(cloud.context, instance, [], migration, None, True)
-        instance.vm_state, instance.task_state = vm_states.ACTIVE, None
-        instance.old_flavor = instance.new_flavor = None
+        self.cloud.revert_resize(instance, migration)
 
     def resized_instance(self, source: str, dest: str, new_flavor):
         cloud = self.cloud
