@@ -28,7 +28,7 @@ from pathlib import Path
 from oslo_utils import units
 
 from benchmarks.environment import Bench, make_qcow2
-from benchmarks.ours import DISK_INFO, new_instance
+from sio_backend.demo.nova_disks import DISK_INFO, new_instance
 from sio_backend.imagebackend import ScaleIOImage
 
 MiB = units.Mi

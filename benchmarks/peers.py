@@ -27,8 +27,8 @@ from nova.virt import images
 from nova.virt.libvirt import driver as libvirt_driver
 
 from benchmarks.environment import Bench
-from benchmarks.ours import DISKS
 from sio_backend import privileged
+from sio_backend.demo.nova_disks import DISKS
 
 _SIOLIB_SUFFIX = {"disk": "", "disk.local": "local", "disk.swap": "swap"}
 

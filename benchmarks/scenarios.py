@@ -17,6 +17,7 @@ from benchmarks import ours, peers
 from benchmarks.environment import CONF, HOSTS, Bench, make_qcow2
 from sio_backend import privileged
 from sio_backend.client import GatewayClient
+from sio_backend.demo import nova_disks
 
 MiB = 1024 * 1024
 OPERATIONS = ("spawn", "snapshot", "resize", "live_migrate", "delete")
@@ -38,7 +39,7 @@ def make_ways(bench: Bench, image: Path) -> tuple[list, dict[str, str]]:
 
 def _cycle(way, record: Callable[[str, Callable[[], object]], None]) -> None:
     """Spawn one instance, then snapshot, resize, live-migrate and delete it."""
-    instance = ours.new_instance()
+    instance = nova_disks.new_instance()
     record("spawn", lambda: way.spawn(instance, "host1"))
     record("snapshot", lambda: way.snapshot(instance, "host1"))
     record("resize", lambda: way.resize(instance, "host1"))
@@ -69,13 +70,13 @@ def call_counts(bench: Bench, image: Path, levels: list[int]) -> dict:
         for way in ways:
             rows: dict = {}
             # Cold: the first instance of a fresh process pays the one-time lookups.
-            cold = ours.new_instance()
+            cold = nova_disks.new_instance()
             record = _recorder(bench, rows)
             record("spawn_cold", functools.partial(way.spawn, cold, "host1"))
             _cycle(way, _unmeasured)  # fills both hosts' caches
             _cycle(way, record)
             if isinstance(way, ours.OurWay):
-                qos = ours.new_instance(extra_specs=QOS)
+                qos = nova_disks.new_instance(extra_specs=QOS)
                 record("spawn_qos", functools.partial(way.spawn, qos, "host1"))
                 way.delete(qos, "host1")
             way.delete(cold, "host1")
@@ -110,7 +111,7 @@ def concurrency(bench: Bench, image: Path, spawns: int, max_connections: int) ->
         host_storage.client.close()
         host_storage.client = shared
     way = ours.OurWay(bench, image)
-    instances = [ours.new_instance() for _ in range(spawns)]
+    instances = [nova_disks.new_instance() for _ in range(spawns)]
     durations: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
