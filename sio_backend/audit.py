@@ -11,6 +11,12 @@ just before touching it and refuses one whose name no longer carries this
 installation's identifier, was renamed, or gained a mapping since it was
 listed.  Volume removal unmaps first (the client does), and a bad mapping
 of a disk that is still in use is unmapped, never removed.
+
+A volume an existing instance may still need is only ever reported: a
+resize snapshot (nova reverts to it), a rescue disk (the rescued guest runs
+on it) and a move copy whose disk is gone (the copy is then the disk's only
+one, and the instance's next start finishes the move).  Whether a resize or
+rescue is still in progress is known to nova alone.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from sio_backend.inventory import Inventory, OwnedVolume
 class Problem(enum.Enum):
     DELETED_INSTANCE = "instance deleted"
     LEFTOVER = "leftover"
+    INTERRUPTED_MOVE = "interrupted move"
     UNUSED_IMAGE_CACHE = "unused image cache"
     SEVERAL_HOSTS = "mapped to several hosts"
     DISCONNECTED_SDC = "mapped to a disconnected SDC"
@@ -81,24 +88,28 @@ class Finding:
         }
 
 
-_LEFTOVER_REASONS = {
-    naming.VolumeKind.RESIZE_SNAPSHOT: "nova keeps it only until the resize is confirmed "
-    "or reverted",
+_REMOVABLE_LEFTOVERS = {
     naming.VolumeKind.IMAGE_SNAPSHOT: "it exists only while a snapshot is uploaded to Glance",
-    naming.VolumeKind.MOVE: "it exists only while the disk moves to another pool",
+    naming.VolumeKind.MOVE: "it exists only while the disk moves to another pool, and the "
+    "disk itself is whole",
+}
+_KEPT_LEFTOVERS = {
+    naming.VolumeKind.RESIZE_SNAPSHOT: ("nova reverts a resize to it", "confirmed or reverted"),
+    naming.VolumeKind.DISK: ("the rescued guest runs on it", "unrescued"),  # rescue disks
 }
 
 
 def classify(inventory: Inventory, known: KnownInstances | None) -> list[Finding]:
     """Every finding, in inventory order; at most one removal per volume."""
+    names = frozenset(owned.name for owned in inventory.volumes)
     findings: list[Finding] = []
     for owned in inventory.volumes:
-        findings.extend(_classify_one(inventory, known, owned))
+        findings.extend(_classify_one(inventory, known, owned, names))
     return findings
 
 
 def _classify_one(
-    inventory: Inventory, known: KnownInstances | None, owned: OwnedVolume
+    inventory: Inventory, known: KnownInstances | None, owned: OwnedVolume, names: frozenset[str]
 ) -> Iterable[Finding]:
     volume = owned.volume
     hosts = ", ".join(inventory.hosts(volume))
@@ -134,15 +145,7 @@ def _classify_one(
         )
         return
     if owned.kind is not naming.VolumeKind.DISK or owned.is_rescue:
-        why = _LEFTOVER_REASONS.get(owned.kind, "it exists only while the instance is rescued")
-        never = "; a snapshot is never mapped to a host" if mapped and not owned.is_rescue else ""
-        yield Finding(
-            owned,
-            Problem.LEFTOVER,
-            Action.REMOVE,
-            f"{owned.kind_label} of instance {uuid}: {why}, unless that is in progress "
-            f"now{mapped}{never}",
-        )
+        yield _leftover(owned, names, mapped)
         return
     disconnected = tuple(
         sorted(
@@ -170,6 +173,41 @@ def _classify_one(
             "a disk is mapped to exactly one host except during a live migration. If "
             f"instance {uuid} is not migrating, unmap it from the host that does not run it",
         )
+
+
+def _leftover(owned: OwnedVolume, names: frozenset[str], mapped: str) -> Finding:
+    """A volume an existing instance has beside its disks: removed only if it cannot be needed."""
+    uuid = owned.instance_uuid
+    what = f"{owned.kind_label} of instance {uuid}"
+    owner = owned.owner
+    disk = naming.disk_volume_name(owner.installation_id, owner.instance_uuid, owner.disk_name)
+    if owned.kind is naming.VolumeKind.MOVE and disk not in names:
+        return Finding(
+            owned,
+            Problem.INTERRUPTED_MOVE,
+            Action.REPORT,
+            f"{what}: the move of disk {owner.disk_name} to another pool stopped after "
+            "the old volume was removed, so this is the disk's only copy. Never remove it: "
+            "the instance's next start (hard reboot) finishes the move",
+        )
+    if owned.kind in _REMOVABLE_LEFTOVERS:
+        never = "; a snapshot is never mapped to a host" if mapped else ""
+        return Finding(
+            owned,
+            Problem.LEFTOVER,
+            Action.REMOVE,
+            f"{what}: {_REMOVABLE_LEFTOVERS[owned.kind]}, unless that is in progress "
+            f"now{mapped}{never}",
+        )
+    needed, until = _KEPT_LEFTOVERS[owned.kind]
+    return Finding(
+        owned,
+        Problem.LEFTOVER,
+        Action.REPORT,
+        f"{what}: {needed}, so --fix leaves it; nova removes it when the instance is "
+        f"{until}. If nova shows instance {uuid} neither resized nor rescued, remove "
+        f"it by hand{mapped}",
+    )
 
 
 @dataclass
