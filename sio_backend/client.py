@@ -8,7 +8,10 @@ never get a silent ``None`` on failure and never compare error numbers.
 Any POST may be replayed (after a 401 re-login) or may have taken effect
 although its answer was lost (timeout, dropped connection), so every change
 below either is idempotent or re-reads the volume's state before it reports
-a failure.
+a failure.  Reads (GETs and the read-only query actions) are different:
+asking again cannot do anything twice, so a read whose connection dropped
+or that a busy gateway or proxy refused (502/503/504) is simply sent again,
+a few times, within one ``rest_request_timeout``.
 
 Wire choices, where real clients disagree (see the gateway API notes):
 
@@ -84,6 +87,12 @@ _AUTH_FAILURES = frozenset({401, 403})
 _UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 # A change that failed with one of these may still have happened.
 _MAYBE_APPLIED = (NameInUse, GatewayUnavailable, InvalidResponse)
+# Reads are sent up to READ_ATTEMPTS times, waiting READ_RETRY_DELAY_S, then
+# twice as long, between attempts; all of it within one rest_request_timeout.
+READ_ATTEMPTS = 3
+READ_RETRY_DELAY_S = 0.5
+# POST actions that only read, so that asking again cannot change anything.
+_READ_ONLY_ACTIONS = frozenset({"queryIdByKey", "querySelectedStatistics"})
 _SNIPPET_LENGTH = 200
 _ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]+")
 _BARE_SCALAR = re.compile(r"[A-Za-z0-9_.:+/=-]+")
@@ -458,6 +467,23 @@ def _error_body(
     )
 
 
+def _is_read(method: str, path: str) -> bool:
+    return method == "GET" or path.rpartition("/action/")[2] in _READ_ONLY_ACTIONS
+
+
+def _restated(error: GatewayError, message: str) -> GatewayError:
+    """The same failure (class, codes, request) told with another message."""
+    return type(error)(
+        message,
+        status=error.status,
+        error_code=error.error_code,
+        rc=error.rc,
+        details=error.details,
+        method=error.method,
+        path=error.path,
+    )
+
+
 def _error_for(response: requests.Response, method: str, path: str) -> GatewayError:
     """Turn an error answer into a typed exception, whatever its body holds."""
     status = response.status_code
@@ -660,15 +686,7 @@ class GatewayClient:
         waiting thread one timeout, not one each in turn."""
         failure = self._login_failure
         if failure is not None and self._login_attempts != attempts_seen:
-            raise type(failure)(
-                failure.message,
-                status=failure.status,
-                error_code=failure.error_code,
-                rc=failure.rc,
-                details=failure.details,
-                method=failure.method,
-                path=failure.path,
-            ) from failure
+            raise _restated(failure, failure.message) from failure
         self._token = None
         try:
             token = self._login()
@@ -707,6 +725,58 @@ class GatewayClient:
     def _call(
         self, method: str, path: str, body: Mapping[str, Any] | None = None
     ) -> requests.Response:
+        """Send a request; a read whose answer was lost, or that a busy gateway
+        refused, is sent again (a change never is: its callers confirm it)."""
+        if not _is_read(method, path):
+            return self._call_once(method, path, body)
+        started = self._clock()
+        attempt = 1
+        while True:
+            try:
+                return self._call_once(method, path, body)
+            except GatewayUnavailable as error:
+                delay = READ_RETRY_DELAY_S * 2 ** (attempt - 1)
+                elapsed = self._clock() - started
+                # Login failures keep their own single-flight handling, and an
+                # untrusted certificate stays untrusted.
+                if error.path != path or isinstance(error, TLSVerificationFailed):
+                    raise
+                # A read that has used up rest_request_timeout is not sent again.
+                out_of_time = elapsed + delay > self._timeout_s
+                if attempt == 1 and out_of_time:
+                    raise
+                if attempt == READ_ATTEMPTS or out_of_time:
+                    # Chained to what went wrong on the wire, as a first failure is.
+                    raise self._gave_up(error, attempt, elapsed) from error.__cause__ or error
+                LOG.warning(
+                    "%s %s to the PowerFlex gateway %s failed (attempt %d of %d), trying "
+                    "again in %.1f s: %s",
+                    method,
+                    path,
+                    self.endpoint,
+                    attempt,
+                    READ_ATTEMPTS,
+                    delay,
+                    error.message,
+                )
+                self._sleep(delay)
+            attempt += 1
+
+    def _gave_up(self, error: GatewayUnavailable, attempts: int, elapsed: float) -> GatewayError:
+        advice = (
+            ""
+            if error.status is None  # transport failures already say what to check
+            else f": check that the gateway {self.endpoint} and any proxy in front of it "
+            "are up and not overloaded"
+        )
+        return _restated(
+            error, f"{error.message}; gave up after {attempts} attempts in {elapsed:.1f} s{advice}"
+        )
+
+    def _call_once(
+        self, method: str, path: str, body: Mapping[str, Any] | None
+    ) -> requests.Response:
+        """One request, logging in again once if the token was refused."""
         token = self._valid_token()
         response = self._send(method, path, body, (self._username, token))
         if response.status_code in _AUTH_FAILURES:

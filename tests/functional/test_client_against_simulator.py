@@ -436,6 +436,22 @@ def test_dropped_answer_after_snapshot_adopts_it(
     assert simulator.state.volume(snapshot_id).ancestor_id == volume.id
 
 
+def test_a_read_survives_a_dropped_connection(
+    simulator: Simulator, gateway_client: GatewayClient
+) -> None:
+    volume = gateway_client.create_volume("v", pool(gateway_client), 8, thin=True)
+    path = f"/api/instances/Volume::{volume.id}"
+    simulator.reset_log()
+    simulator.faults.drop_connection(method="GET", path=f"^{path}$")
+
+    assert gateway_client.get_volume(volume.id).name == "v"
+
+    assert [(e.method, e.path, e.status, e.fault) for e in simulator.request_log] == [
+        ("GET", path, None, "drop"),
+        ("GET", path, 200, None),
+    ]
+
+
 def test_slow_gateway_times_out(
     simulator: Simulator, make_client: Callable[..., GatewayClient]
 ) -> None:
