@@ -138,6 +138,10 @@ class DeviceNotFound(ScaleIOError):
     """A mapped volume's device did not appear on this host in time."""
 
 
+class SdcDisconnected(ConfigurationError):
+    """This host's SDC lost its MDM connection: mapped volumes cannot appear."""
+
+
 class FlavorNotSupported(ScaleIOError):
     """The flavor asks for something PowerFlex volumes cannot provide.
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from oslo_log import log as logging
@@ -25,6 +26,8 @@ LOG = logging.getLogger(__name__)
 
 GiB = 1024**3
 _KiB = 1024
+# How long a reading of this host's SDC as connected is trusted before a create.
+SDC_RECHECK_S = 30.0
 
 
 class Storage:
@@ -37,13 +40,16 @@ class Storage:
         *,
         installation_id: str | None,
         allow_non_padded_pools: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.sdc = sdc
+        self._clock = clock
         self._installation_id = installation_id
         self._allow_non_padded = allow_non_padded_pools
         self._lock = threading.Lock()
         self._local_sdc: Sdc | None = None
+        self._sdc_connected_until = 0.0
         self._checked_pools: dict[str, StoragePool] = {}
         self._created: dict[str, set[str]] = {}
 
@@ -71,25 +77,75 @@ class Storage:
         return self.client.system_id()
 
     def local_sdc(self) -> Sdc:
-        """This host's SDC as the gateway knows it (cached)."""
+        """This host's SDC as the gateway knows it, looked up once.
+
+        Unmapping and fencing need only its id, which does not change, so
+        they work (and deletes succeed) while the SDC is disconnected; what
+        needs a connected SDC asks :meth:`connected_sdc`.
+        """
         with self._lock:
             if self._local_sdc is None:
                 try:
-                    sdc = self.client.sdc_by_guid(self.sdc.guid)
+                    self._remember_sdc(self.client.sdc_by_guid(self.sdc.guid))
                 except exceptions.NotFound as err:
-                    raise exceptions.ConfigurationError(
-                        f"The PowerFlex system does not know this host's SDC (GUID "
-                        f"{self.sdc.guid}). Register the SDC with the MDM, or correct "
-                        "[scaleio] default_sdcguid."
-                    ) from err
-                if not sdc.connected:
-                    raise exceptions.ConfigurationError(
-                        f"This host's SDC {sdc.guid} ({sdc.ip}) is disconnected from the "
-                        "MDM; volumes mapped to it would never appear. Fix the SDC "
-                        "(drv_cfg --query_mdms) before starting instances here."
-                    )
-                self._local_sdc = sdc
+                    raise self._unknown_sdc() from err
             return self._local_sdc
+
+    def connected_sdc(self) -> Sdc:
+        """This host's SDC, refused unless it is connected to the MDM.
+
+        The connection can drop at any time after the first lookup.  Asking
+        the gateway again before every disk would cost a call per disk
+        (three per disk is the spawn budget, see test_call_counts), so a
+        reading is trusted for SDC_RECHECK_S: one extra call per half minute
+        of activity at most.  A disconnection inside that window still gets
+        its name, from :meth:`_wait_for_device`, once the device is missing.
+        """
+        sdc = self.local_sdc()
+        with self._lock:
+            fresh = self._clock() < self._sdc_connected_until
+        return sdc if fresh else self._recheck_sdc()
+
+    def _recheck_sdc(self) -> Sdc:
+        """Read this host's SDC again; SdcDisconnected unless it is connected."""
+        try:
+            sdc = self.client.get_sdc(self.local_sdc().id)
+        except exceptions.NotFound as err:
+            with self._lock:
+                self._local_sdc = None  # re-registered under a new id: look it up again
+            raise self._unknown_sdc() from err
+        with self._lock:
+            self._remember_sdc(sdc)
+        if not sdc.connected:
+            raise exceptions.SdcDisconnected(
+                f"SDC {sdc.guid} ({sdc.ip}) on this host is disconnected from the MDM, so "
+                "volumes mapped to it never appear. Check the SDC service and the scini "
+                "kernel module (drv_cfg --query_mdms) before starting instances here."
+            )
+        return sdc
+
+    def _remember_sdc(self, sdc: Sdc) -> None:
+        """Keep a fresh reading; the caller holds the lock."""
+        self._local_sdc = sdc
+        self._sdc_connected_until = self._clock() + SDC_RECHECK_S if sdc.connected else 0.0
+
+    def _unknown_sdc(self) -> exceptions.ConfigurationError:
+        return exceptions.ConfigurationError(
+            f"The PowerFlex system does not know this host's SDC (GUID {self.sdc.guid}). "
+            "Register the SDC with the MDM, or correct [scaleio] default_sdcguid."
+        )
+
+    def _wait_for_device(self, volume: Volume) -> str:
+        """Wait for the volume's device; if it never came because this host's
+        SDC has disconnected since it was last read, say that instead."""
+        try:
+            return self.sdc.wait_for_device(self.system_id(), volume.id, volume.name)
+        except exceptions.DeviceNotFound as missing:
+            try:
+                self._recheck_sdc()
+            except exceptions.GatewayError:
+                raise missing from None
+            raise
 
     def device_path(self, volume_id: str) -> str:
         return self.sdc.device_path(self.system_id(), volume_id)
@@ -165,7 +221,7 @@ class Storage:
     ) -> Volume:
         """Create our volume; ``exclusive``: a name in use raises NameInUse (see the client)."""
         self.ensure_our_name(name, "create")
-        self.local_sdc()  # a disconnected SDC is reported before anything is created
+        self.connected_sdc()  # a disconnected SDC is reported before anything is created
         pool_id = self.pool_id(placement)
         size_gb = -(-size_bytes // GiB)
         LOG.info("Creating volume %s (%d GiB, %s)", name, size_gb, placement)
@@ -206,14 +262,14 @@ class Storage:
     def attach(self, volume: Volume, placement: DiskPlacement | None = None) -> str:
         """Map the volume to this host, apply QoS, and wait for its device."""
         self.ensure_ours(volume, "map")
-        sdc = self.local_sdc()
+        sdc = self.connected_sdc()
         newly_mapped = sdc.id not in volume.mapped_sdc_ids
         if newly_mapped:
             self.client.map_volume(volume.id, sdc.id, allow_multiple=True)
         try:
             if placement is not None:
                 self._apply_qos(volume, sdc.id, placement)
-            return self.sdc.wait_for_device(self.system_id(), volume.id, volume.name)
+            return self._wait_for_device(volume)
         except BaseException:
             if newly_mapped:
                 LOG.warning("Rolling back the mapping of %s to this host", volume.name)
