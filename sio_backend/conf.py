@@ -56,7 +56,9 @@ gateway_opts = [
         default=60,
         min=1,
         help="Seconds to wait for the gateway to answer one request (connect and read) "
-        "before the call fails.",
+        "before the call fails. A read whose connection dropped, or that a busy gateway "
+        "refused (HTTP 502, 503, 504), is sent again, up to 3 attempts, but only while "
+        "less than this much time has passed since its first attempt.",
     ),
     cfg.IntOpt(
         "rest_max_connections",
