@@ -149,6 +149,11 @@ class ScaleIOImage(imagebackend.Image):
 
     def _require_volume(self) -> Volume:
         volume = self._find_volume()
+        if volume is None and self._volume_id is None:
+            # A move to another pool cut off after the old volume's removal
+            # left the disk's only copy under its move name: finish it.
+            moved = self.storage.finish_interrupted_move(self.volume_name)
+            volume = moved and self._remember(moved)
         if volume is None:
             raise exception.DiskNotFound(location=f"PowerFlex volume {self.volume_name}")
         return volume
