@@ -10,11 +10,13 @@ and a pool is only used when it cannot hand a tenant someone else's data.
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
+from oslo_concurrency import lockutils
 from oslo_log import log as logging
 
 from sio_backend import exceptions, naming, privileged
@@ -259,22 +261,53 @@ class Storage:
                 LOG.exception("Could not remove volume %s; sio-backend audit lists it", volume.name)
             raise
 
+    # -- this host's mappings, one operation per volume at a time ---------
+
+    def _volume_lock(self, volume_id: str) -> AbstractContextManager:
+        """Serialise this host's attach, detach and remove of one volume.
+
+        nova's per-instance lock keeps most operations on an instance apart,
+        not all: ``pre_live_migration`` takes none on the destination, so the
+        ``rollback_live_migration_at_destination`` that follows an RPC
+        timeout can unmap there while the mapping is still being made.
+        Unserialised, a remove racing a map here failed blaming another host
+        and left the mapping; a detach whose view predated the map left it
+        too; an attach that failed unmapped a volume another attach had just
+        made present.  Under this lock each sees the other's result, and the
+        caller's possibly older view of the volume is checked against this
+        host's device.  Across hosts the gateway arbitrates: a mapped volume
+        cannot be removed, a removed one cannot be mapped.  What no lock
+        here orders is a rollback that finishes before the map starts; the
+        audit lists such a mapping.
+        """
+        return lockutils.lock(f"sio-volume-{self.sdc.guid}-{volume_id}")
+
+    def _device_present(self, volume_id: str) -> bool:
+        return os.path.lexists(self.device_path(volume_id))
+
     def attach(self, volume: Volume, placement: DiskPlacement | None = None) -> str:
-        """Map the volume to this host, apply QoS, and wait for its device."""
+        """Map the volume to this host, apply QoS, and wait for its device.
+
+        The gateway is asked to map unless both the volume's view and this
+        host's device say it is mapped; a failure undoes only a mapping that
+        neither showed before, so never one something here may be using.
+        """
         self.ensure_ours(volume, "map")
         sdc = self.connected_sdc()
-        newly_mapped = sdc.id not in volume.mapped_sdc_ids
-        if newly_mapped:
-            self.client.map_volume(volume.id, sdc.id, allow_multiple=True)
-        try:
-            if placement is not None:
-                self._apply_qos(volume, sdc.id, placement)
-            return self._wait_for_device(volume)
-        except BaseException:
-            if newly_mapped:
-                LOG.warning("Rolling back the mapping of %s to this host", volume.name)
-                self._unmap_quietly(volume, sdc.id)
-            raise
+        with self._volume_lock(volume.id):
+            present = self._device_present(volume.id)
+            seen_mapped = sdc.id in volume.mapped_sdc_ids
+            if not (present and seen_mapped):
+                self.client.map_volume(volume.id, sdc.id, allow_multiple=True)
+            try:
+                if placement is not None:
+                    self._apply_qos(volume, sdc.id, placement)
+                return self._wait_for_device(volume)
+            except BaseException:
+                if not (present or seen_mapped):
+                    LOG.warning("Rolling back the mapping of %s to this host", volume.name)
+                    self._unmap_quietly(volume, sdc.id)
+                raise
 
     def _apply_qos(self, volume: Volume, sdc_id: str, placement: DiskPlacement) -> None:
         """Make this host's limits on the volume those of the flavor (0 = unlimited).
@@ -306,7 +339,8 @@ class Storage:
     def detach_quietly(self, volume: Volume) -> None:
         """Undo a mapping this host made, logging rather than raising on failure."""
         self.ensure_ours(volume, "unmap")
-        self._unmap_quietly(volume, self.local_sdc().id)
+        with self._volume_lock(volume.id):
+            self._unmap_quietly(volume, self.local_sdc().id)
 
     def unmap_others(self, volume: Volume) -> None:
         """Unmap the volume from every SDC but this host's (fencing a failed host)."""
@@ -319,18 +353,20 @@ class Storage:
             self.client.unmap_volume(volume.id, sdc_id)
 
     def detach(self, volume: Volume) -> None:
-        """Unmap the volume from this host only."""
+        """Unmap the volume from this host only (if its view or this host's device says mapped)."""
         self.ensure_ours(volume, "unmap")
         sdc = self.local_sdc()
-        if sdc.id in volume.mapped_sdc_ids:
-            self.client.unmap_volume(volume.id, sdc.id)
-            self.sdc.wait_for_removal(self.system_id(), volume.id)
+        with self._volume_lock(volume.id):
+            if sdc.id in volume.mapped_sdc_ids or self._device_present(volume.id):
+                self.client.unmap_volume(volume.id, sdc.id)
+                self.sdc.wait_for_removal(self.system_id(), volume.id)
 
     def remove(self, volume: Volume) -> None:
         """Delete the volume (unmapping it everywhere first)."""
         self.ensure_ours(volume, "remove")
         LOG.info("Removing volume %s (id %s)", volume.name, volume.id)
-        self.client.remove_volume(volume.id)
+        with self._volume_lock(volume.id):
+            self.client.remove_volume(volume.id)
 
     def remove_named(self, name: str) -> bool:
         """Delete our volume called ``name``; False when there is none.
@@ -347,15 +383,16 @@ class Storage:
         if volume_id is None:
             return False
         LOG.info("Removing volume %s (id %s)", name, volume_id)
-        self.client.unmap_volume(volume_id, self.local_sdc().id)
-        try:
-            self.client.remove_volume(volume_id, mapped=False)
-        except exceptions.VolumeMapped as err:
-            raise exceptions.VolumeConflict(
-                f"Volume {name} (id {volume_id}) is still mapped to another host, so it "
-                "was not removed. If no instance runs there, remove the stale mapping "
-                "(`sio-backend audit --fix` on any host), then delete again."
-            ) from err
+        with self._volume_lock(volume_id):
+            self.client.unmap_volume(volume_id, self.local_sdc().id)
+            try:
+                self.client.remove_volume(volume_id, mapped=False)
+            except exceptions.VolumeMapped as err:
+                raise exceptions.VolumeConflict(
+                    f"Volume {name} (id {volume_id}) is still mapped to another host, so it "
+                    "was not removed. If no instance runs there, remove the stale mapping "
+                    "(`sio-backend audit --fix` on any host), then delete again."
+                ) from err
         return True
 
     def move(self, volume: Volume, placement: DiskPlacement, *, copy: bool = False) -> Volume:
