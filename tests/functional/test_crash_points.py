@@ -1,0 +1,363 @@
+"""Crash points: nova-compute dies just after each gateway call of spawn, resize, live migration.
+
+Each flow runs once fault-free (caches warm) and its gateway calls are
+recorded, as the fault matrix does.  Then, for every call of that sequence
+that changes something (a crash after a read leaves what a crash after the
+write before it leaves), the flow runs again and the host making that call dies just after the
+gateway applied it: :class:`Crash` is a BaseException, so no ``except
+Exception`` handler (nova's or ours) catches it, and every later gateway
+call of the dead host raises it too, so no rollback of ours reaches the
+gateway either.  The host then restarts (a new Storage, empty caches), and:
+
+- ``sio-backend audit`` lists exactly what the crash left: nothing the
+  instance still needs is marked for removal, a volume nova forgot is;
+- what nova does after such a restart (``_init_instance``, the user's delete,
+  the migration's rollback, an operator's reset-state and hard reboot),
+  and where that cannot, ``audit --fix`` and the audit's own advice,
+  converge to a clean state: no leaked volume or mapping, the instance's
+  data intact (a marker written before the flow reads back).
+
+The ordinary-exception variant (our rollback runs) is the fault matrix's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fault_matrix import MARK, MARK_AT, SKIPPED_ROUTES, MatrixTestCase, route_pattern
+from nova.compute import task_states, vm_states
+from nova_hosts import HOSTS, IID, PATTERN, make_flavor
+from operator_conf import write_nova_conf
+from test_driver_flows_migrate import LiveMigration
+
+from sio_backend import naming, storage
+from sio_backend.cmd.main import main
+from sio_backend.simulator.host import simulated_storage
+
+MiB = 1024**2
+
+
+def is_read(method: str, route: str) -> bool:
+    """A call that changes nothing: a crash after it is the crash after the write before it."""
+    return method == "GET" or route.endswith(("/queryIdByKey", "/querySelectedStatistics"))
+
+
+class Crash(BaseException):
+    """The compute process died here: none of its exception handlers run."""
+
+
+class CrashInjector:
+    """Kills the host whose client makes the k-th call of one route, just after the gateway answers.
+
+    A dead host's later calls never reach the gateway.  :meth:`restart`
+    brings the host back with a new Storage, as a restarted nova-compute.
+    """
+
+    def __init__(self, cloud) -> None:
+        self.cloud = cloud
+        self.target: tuple[str, re.Pattern[str], int] | None = None
+        self.seen = 0
+        self.crashed: str | None = None
+        for host in HOSTS:
+            self._wrap(host, cloud.storage(host).client)
+
+    def _wrap(self, host: str, client) -> None:
+        send = client._send
+
+        def crashing_send(method, path, body, auth):
+            if self.crashed == host:
+                raise Crash(f"{host} is down")
+            response = send(method, path, body, auth)
+            if self._hit(method, path.split("?")[0].rstrip("/")):
+                self.crashed = host
+                raise Crash(f"{host} died after {method} {path}")
+            return response
+
+        client._send = crashing_send
+
+    def _hit(self, method: str, path: str) -> bool:
+        if self.target is None:
+            return False
+        target_method, pattern, occurrence = self.target
+        if method != target_method or not pattern.fullmatch(path):
+            return False
+        self.seen += 1
+        if self.seen != occurrence:
+            return False
+        self.target = None
+        return True
+
+    def arm(self, method: str, route: str, occurrence: int) -> None:
+        self.target, self.seen, self.crashed = (method, route_pattern(route), occurrence), 0, None
+
+    def restart(self) -> str | None:
+        """Bring the crashed host back (fresh Storage and client); which host it was."""
+        host, self.crashed, self.target = self.crashed, None, None
+        if host is not None:
+            fresh = simulated_storage(
+                self.cloud.simulator, host, installation_id=IID, wait_timeout=5
+            )
+            storage.register(host, fresh)
+            self._wrap(host, fresh.client)
+        return host
+
+
+@dataclass
+class CrashFlow:
+    name: str
+    setup: Callable[[], object]  # fault-free; returns the instance
+    run: Callable[[object], None]  # the flow crashes are injected into
+    recover: Callable[[object, str], None]  # (instance, crashed host): audit, retry, check
+    teardown: Callable[[object], None]
+
+
+class CrashPointsTestCase(MatrixTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.crasher = CrashInjector(self.cloud)
+        self.conf = write_nova_conf(
+            self.cloud.tmp / "audit.conf",
+            self.cloud.simulator,
+            guid=self.cloud.simulator.sdcs["host1"].guid,
+            installation_identifier=IID,
+        )
+        self.phase = ""
+
+    # -- the audit, as an operator runs it -------------------------------------
+
+    def audit(self, *known: str, fix: bool = False) -> set[tuple[str, str, str]]:
+        """``sio-backend audit --instance ...`` findings as (name, problem, action)."""
+        arguments = ["audit", "-f", "json", "--config-file", str(self.conf)]
+        for instance_uuid in known or (str(uuid.uuid4()),):  # an unrelated instance
+            arguments += ["--instance", instance_uuid]
+        if fix:
+            arguments += ["--fix", "--yes"]
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+            status = main(arguments)
+        document = json.loads(out.getvalue())
+        if status == 2 or (fix and any(line.startswith("error") for line in document["fix"] or ())):
+            raise AssertionError(f"audit failed: {document}")
+        return {
+            (f["name"], f["problem"], f["action"])
+            for f in document["findings"]
+            if f["kind"] != "image cache" or f["problem"] != "unused image cache"
+        }
+
+    def expected_findings(self, instance) -> set[tuple[str, str, str]]:
+        """What the audit must say of a known instance's volumes, read off the gateway."""
+        volumes = self.cloud.volumes()
+        found = set()
+        for name in self.cloud.instance_volume_names(instance):
+            owner = naming.parse_volume_name(name)
+            if owner.kind is naming.VolumeKind.RESIZE_SNAPSHOT or owner.disk.rescue:
+                found.add((name, "leftover", "report only"))
+            elif owner.kind is naming.VolumeKind.MOVE:
+                disk = naming.disk_volume_name(IID, instance.uuid, owner.disk_name)
+                if disk in volumes:  # a partial copy beside the whole disk
+                    found.add((name, "leftover", "remove volume"))
+                else:  # the disk's only copy
+                    found.add((name, "interrupted move", "report only"))
+            elif owner.kind is naming.VolumeKind.IMAGE_SNAPSHOT:
+                found.add((name, "leftover", "remove volume"))
+            elif len(volumes[name].mappings) > 1:
+                found.add((name, "mapped to several hosts", "report only"))
+        return found
+
+    def assert_audit(self, instance) -> None:
+        expected = self.expected_findings(instance)
+        self.assertEqual(expected, self.audit(instance.uuid), "audit of the known instance")
+
+    def assert_forgotten_instance_removed_by_fix(self, instance) -> None:
+        """nova deleted the instance while its host was down: --fix removes exactly its volumes."""
+        left = self.cloud.instance_volume_names(instance)
+        expected = {(name, "instance deleted", "remove volume") for name in left}
+        self.assertEqual(expected, self.audit(fix=True))
+        self.cloud.assert_no_leaks()
+        self.assertEqual(set(), self.audit())
+
+    def assert_data(self, instance) -> None:
+        root = self.cloud.volume_name(instance)
+        self.assertEqual(MARK, self.data(root, MARK_AT, len(MARK)), f"marker on {root}")
+        self.assertEqual(PATTERN, self.data(root, 4 * MiB, len(PATTERN)), f"image on {root}")
+
+    # -- the crash loop -------------------------------------------------------------
+
+    def run_crashes(self, flow: CrashFlow) -> None:
+        cloud = self.cloud
+        for _warm in range(2):  # the second run is the baseline: caches warm
+            instance = flow.setup()
+            cloud.simulator.reset_log()
+            flow.run(instance)
+            baseline = [
+                (e.method, e.route)
+                for e in cloud.simulator.request_log
+                if e.route not in SKIPPED_ROUTES
+            ]
+            flow.teardown(instance)
+        self.assertTrue(baseline, f"{flow.name} made no gateway call")
+        failures, cases = [], 0
+        for index, (method, route) in enumerate(baseline):
+            if is_read(method, route):
+                continue
+            cases += 1
+            occurrence = baseline[: index + 1].count((method, route))
+            case = f"{index:>2} {method} {route} #{occurrence}"
+            instance = flow.setup()
+            self.crasher.arm(method, route, occurrence)
+            try:
+                flow.run(instance)
+            except Crash:
+                pass
+            host = self.crasher.restart()
+            try:
+                if host is None:
+                    raise AssertionError("the crash never happened")
+                flow.recover(instance, host)
+                flow.teardown(instance)
+                cloud.assert_no_leaks()
+            except Exception as exc:
+                where = "".join(traceback.format_tb(exc.__traceback__)[-2:])
+                failures.append(f"{case} ({host}, {self.phase}): {exc!r}\n{where}")
+                self._scrub(instance)
+        print(f"crash points {flow.name}: {cases} cases, {len(failures)} failed")
+        if failures:
+            self.fail(f"{flow.name}: {len(failures)} failed crash points:\n" + "\n".join(failures))
+
+    # -- spawn -----------------------------------------------------------------------
+
+    def test_spawn(self) -> None:
+        """Restart: ``_init_instance`` puts the instance in ERROR; the user deletes it."""
+        cloud = self.cloud
+        forgotten = [False]
+
+        def recover(instance, host):
+            self.assertEqual("host1", host)
+            self.assert_audit(instance)  # its volumes are its own: nothing to fix
+            forgotten[0] = not forgotten[0]
+            if forgotten[0]:  # the API deleted it locally while the host was down
+                self.assert_forgotten_instance_removed_by_fix(instance)
+                return
+            instance.vm_state, instance.task_state = vm_states.ERROR, None
+            cloud.delete(instance)
+            self.assertEqual(set(), self.audit(instance.uuid))
+            cloud.assert_no_leaks()
+            # Booting it again works.
+            instance.vm_state, instance.task_state = vm_states.BUILDING, task_states.SPAWNING
+            cloud.spawn(instance)
+            cloud.assert_state(instance, self.expected(instance, {"host1"}))
+
+        self.run_crashes(CrashFlow("spawn", self.new_instance, cloud.spawn, recover, cloud.delete))
+
+    # -- resize ------------------------------------------------------------------------
+
+    def test_resize_to_another_pool(self) -> None:
+        """An image-cache root copied to sp2 on host2, its swap migrated there.
+
+        Every change is made by the destination's finish_migration.  After a
+        crash there (RESIZE_FINISH), nova's ``_init_instance`` leaves the
+        instance as it is; the operator resets its state and hard-reboots it,
+        which finishes an interrupted move, then acts on what the audit
+        reports.  (A crash on the source, RESIZE_MIGRATING, would be reverted
+        by its restart; the source changes nothing on the gateway.)
+        """
+        cloud = self.cloud
+        self.flags(image_cache="volume", group="scaleio")
+        cloud.simulator.add_storage_pool("pd1", "sp2")
+        big = make_flavor("big.sp2", 16, swap=8192, **{"disk:pool": "sp2"})
+        old = self.new_instance().flavor
+
+        migrations = {}
+
+        def run(instance):
+            migrations[instance.uuid] = cloud.resize(instance, big, "host1", "host2")
+
+        def recover(instance, host):
+            # The source only powers the guest off: every change is the destination's.
+            self.assertEqual(("host2", task_states.RESIZE_FINISH), (host, instance.task_state))
+            self.assert_audit(instance)
+            instance.vm_state, instance.task_state = vm_states.ACTIVE, None  # reset-state
+            cloud.reboot_hard(instance, host="host2")
+            self.assertTrue(cloud.domain_running(instance, "host2"))
+            self.assert_data(instance)
+            self.settle_after_operator_recovery(instance, runs_on="host2")
+
+        def teardown(instance):
+            if instance.vm_state == vm_states.RESIZED:  # the manager confirms before deleting
+                cloud.confirm_resize(instance, migrations[instance.uuid], "host1")
+            cloud.delete(instance, host=instance.host)
+
+        def setup():
+            instance = self.spawned()
+            instance.flavor = old
+            return instance
+
+        self.run_crashes(CrashFlow("resize", setup, run, recover, teardown))
+
+    def settle_after_operator_recovery(self, instance, runs_on: str) -> None:
+        """--fix what it may, then what the audit leaves for a decision, as its reasons say."""
+        self.assert_audit(instance)
+        self.audit(instance.uuid, fix=True)
+        self.assert_data(instance)
+        client = self.cloud.storage(runs_on).client
+        for name, problem, _action in self.audit(instance.uuid):
+            volume = client.find_volume(name)
+            if (
+                problem == "mapped to several hosts"
+            ):  # "unmap it from the host that does not run it"
+                for host in set(HOSTS) - {runs_on}:
+                    client.unmap_volume(volume.id, self.cloud.simulator.sdcs[host].id)
+            elif problem == "leftover":  # a resize snapshot of an instance no longer resized
+                client.remove_volume(volume.id)
+            else:
+                raise AssertionError(f"unexpected finding {name}: {problem}")
+        self.assertEqual(set(), self.audit(instance.uuid))
+        self.assert_data(instance)
+        self.assertTrue(self.cloud.domain_running(instance, runs_on))
+
+    # -- live migration ------------------------------------------------------------------
+
+    def test_live_migration(self) -> None:
+        """A crash before the guest moved: the source rolls back.  After: the rest is run again."""
+        cloud = self.cloud
+        migrations: dict[str, LiveMigration] = {}
+
+        def run(instance):
+            migration = migrations[instance.uuid] = LiveMigration(cloud, instance)
+            self.phase = "check"
+            migration.check(shared_path=False)
+            self.phase = "pre_live_migration"
+            migration.pre_live_migration()
+            self.phase = "migrate"
+            migration.migrate_domain()
+            self.phase = "post_live_migration"
+            migration.post_live_migration()
+
+        def recover(instance, host):
+            self.assert_audit(instance)
+            migration = migrations[instance.uuid]
+            if self.phase == "post_live_migration":
+                migration.post_live_migration()
+                self.at_rest(instance, {"host2"})
+                self.assertTrue(cloud.domain_running(instance, "host2"))
+            else:
+                # The source's _rollback_live_migration (host1 alive), or host1's
+                # _init_instance → _reset_live_migration when host1 itself died.
+                if host == "host2":
+                    migration.rollback(pre_live_migration_failed=True)
+                instance.task_state = None
+                self.at_rest(instance, {"host1"})
+                self.assertTrue(cloud.domain_running(instance, "host1"))
+            self.assertEqual(set(), self.audit(instance.uuid))
+
+        def teardown(instance):
+            cloud.delete(instance, host=instance.host)
+
+        self.run_crashes(CrashFlow("live_migration", self.spawned, run, recover, teardown))
