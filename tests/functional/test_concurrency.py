@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+import types
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -147,7 +148,7 @@ def image_cache_on(nova_conf, monkeypatch) -> PerHostLocks:
     nova_conf.config(image_cache="volume", default_provisioning_type="thin", group="scaleio")
     image_cache._hints.clear()
     locks = PerHostLocks()
-    monkeypatch.setattr(image_cache.lockutils, "lock", locks.lock)
+    monkeypatch.setattr(image_cache, "lockutils", types.SimpleNamespace(lock=locks.lock))
     return locks
 
 
