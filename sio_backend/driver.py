@@ -29,7 +29,7 @@ from nova.virt.libvirt import utils as libvirt_utils
 from oslo_log import log as logging
 from oslo_utils import excutils, fileutils, units, uuidutils
 
-from sio_backend import exceptions, flavor, naming, sdc, storage
+from sio_backend import exceptions, flavor, sdc, storage
 from sio_backend.client import Volume
 from sio_backend.instance_volumes import ROOT, InstanceVolumes
 
@@ -290,8 +290,10 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
         if root is None:
             raise exception.DiskNotFound(location=f"root volume of instance {instance.uuid}")
         update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
+        volumes = self._volumes(instance)
+        volumes.remove_glance_snapshot()  # left by an interrupted snapshot of this instance
         with self._quiesced(context, instance, guest):
-            snap = self._take_glance_snapshot(store, instance, root)
+            snap = store.snapshot(root, volumes.glance_snapshot_name())
         try:
             update_task_state(
                 task_state=task_states.IMAGE_UPLOADING,
@@ -304,16 +306,6 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
         finally:
             store.remove(snap)
         LOG.info("Snapshot image upload complete", instance=instance)
-
-    @staticmethod
-    def _take_glance_snapshot(store: storage.Storage, instance, root: Volume) -> Volume:
-        name = naming.derived_volume_name(
-            store.installation_id, instance.uuid, ROOT, naming.VolumeKind.IMAGE_SNAPSHOT
-        )
-        stale = store.find(name)
-        if stale is not None:  # left by an interrupted snapshot of this instance
-            store.remove(stale)
-        return store.snapshot(root, name)
 
     @contextlib.contextmanager
     def _quiesced(self, context, instance, guest) -> Iterator[None]:

@@ -136,8 +136,27 @@ class InstanceVolumes:
             snapshot = self.resize_snapshot()
             if snapshot is not None:
                 self.storage.remove(snapshot)
+        # Left only when an upload's cleanup failed, which no state records: one lookup.
+        self.remove_glance_snapshot()
         if failures:
             raise failures[0]
+
+    def glance_snapshot_name(self) -> str:
+        return naming.derived_volume_name(
+            self.storage.installation_id,
+            self.instance.uuid,
+            ROOT,
+            naming.VolumeKind.IMAGE_SNAPSHOT,
+        )
+
+    def remove_glance_snapshot(self) -> None:
+        """Remove the snapshot an interrupted upload to Glance left, mapped or not.
+
+        Only an upload of this instance uses it, and nova runs one at a time.
+        """
+        stale = self.storage.find(self.glance_snapshot_name())
+        if stale is not None:
+            self.storage.remove(stale)
 
     def remove_rescue(self) -> None:
         for name in self._rescue_names():

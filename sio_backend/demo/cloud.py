@@ -20,6 +20,8 @@ validate it in libvirt's own test driver.
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -111,9 +113,36 @@ class FileGlance:
     def update(self, context, image_id: str, metadata: dict, data=None, **_kwargs) -> dict:
         self.images[image_id].update(metadata, status="active")
         if data is not None:
-            with self.path(image_id).open("wb") as target:
-                shutil.copyfileobj(data, target)
+            self._write_sparse(data, self.path(image_id))
         return dict(self.images[image_id])
+
+    def delete(self, context, image_id: str) -> None:
+        """What the manager does with the image of a failed snapshot."""
+        del self.images[image_id]
+        self.path(image_id).unlink(missing_ok=True)
+
+    @staticmethod
+    def _write_sparse(data, path: Path) -> None:
+        """Copy only the data extents, seeking over the holes, to the source's length.
+
+        An 8 GiB root holding a 16 MiB image uploads as 16 MiB in an instant;
+        reading its holes as zeros would take seconds, writing them 8 GiB of disk.
+        """
+        source = data.fileno()
+        size = os.fstat(source).st_size
+        with path.open("wb") as target:
+            end = 0
+            while end < size:
+                try:
+                    start = os.lseek(source, end, os.SEEK_DATA)
+                except OSError as err:
+                    if err.errno != errno.ENXIO:
+                        raise
+                    break  # only a hole is left
+                end = os.lseek(source, start, os.SEEK_HOLE)
+                while start < end:
+                    start += os.copy_file_range(source, target.fileno(), end - start, start, start)
+            target.truncate(size)
 
 
 class RemoteHosts:

@@ -3,7 +3,8 @@
 Budgets, with warm caches (an earlier instance on this host has already
 looked up the system id, the pool and this host's SDC): spawning costs at
 most three calls per disk (existence check, create, map), one more when
-the flavor sets QoS; deleting costs at most three (id, unmap, remove).
+the flavor sets QoS; deleting costs at most three (id, unmap, remove),
+plus one look for a snapshot a failed upload to Glance left.
 No per-instance operation lists volumes, so 1,000 other volumes in the
 system change no count.  ``tox -e bench`` reports the same counts with
 wall times and the peers' figures.
@@ -76,7 +77,7 @@ def test_delete_costs_three_calls_per_disk_and_removes_every_volume(warm, simula
 
     counts = delete(simulator, warm, instance)
 
-    assert sum(counts.values()) <= 3 * 3
+    assert sum(counts.values()) <= 3 * 3 + 1
     assert not any(v.name.startswith(warm.installation_id) for v in simulator.state.volumes())
 
 
