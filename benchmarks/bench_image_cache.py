@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import sys
 import time
@@ -28,7 +27,7 @@ from pathlib import Path
 from oslo_utils import units
 
 from benchmarks.environment import Bench, make_qcow2
-from sio_backend.demo.nova_disks import DISK_INFO, new_instance
+from sio_backend.demo import nova_disks
 from sio_backend.imagebackend import ScaleIOImage
 
 MiB = units.Mi
@@ -52,24 +51,14 @@ class _SnapshotCopyTimer:
             self.seconds += time.perf_counter() - started
 
 
-def _boot(image: Path, image_id: str) -> ScaleIOImage:
-    root = ScaleIOImage(instance=new_instance(root_gb=16), disk_name="disk")
-    root.disk_info_mapping = DISK_INFO
-    root.cache(
-        fetch_func=lambda target, *args, **kwargs: shutil.copyfile(image, target),
-        filename=image_id,
-        size=16 * units.Gi,
-        context=None,
-        image_id=image_id,
-    )
-    root.libvirt_info(cache_mode="none", extra_specs={})
-    return root
-
-
 def _timed_boot(bench: Bench, timer: _SnapshotCopyTimer, image: Path, image_id: str) -> dict:
     copying = timer.seconds
     roots: list[ScaleIOImage] = []
-    measured = bench.measure(lambda: roots.append(_boot(image, image_id)))
+    instance = nova_disks.new_instance(root_gb=16)
+    host = bench.hosts["host1"]
+    measured = bench.measure(
+        lambda: roots.append(nova_disks.spawn_disk(host, instance, "disk", image, image_id))
+    )
     simulated = timer.seconds - copying
     return {
         "seconds": round(measured.seconds, 4),
