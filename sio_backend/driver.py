@@ -225,6 +225,28 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
         if instance.host != CONF.host:
             volumes.detach_all()
 
+    def finish_revert_migration(
+        self,
+        context,
+        instance,
+        network_info,
+        migration,
+        block_device_info=None,
+        power_on=True,
+        share_info=None,
+    ):
+        if _enabled():
+            self._volumes(instance, block_device_info).resume_resize_rollback()
+        super().finish_revert_migration(
+            context,
+            instance,
+            network_info,
+            migration,
+            block_device_info,
+            power_on,
+            share_info=share_info,
+        )
+
     # -- live migration ----------------------------------------------------------
 
     def pre_live_migration(

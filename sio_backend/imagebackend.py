@@ -342,12 +342,24 @@ class ScaleIOImage(imagebackend.Image):
 
     def rollback_to_snap(self, name: str) -> None:
         snap = self.storage.find(self._snapshot_name(name))
-        if snap is None:
+        volume = self._find_volume()
+        if snap is not None:
+            volume = self._remember(self.storage.rollback(volume, snap, self.volume_name))
+            self._path = None
+        elif volume is not None:
+            # A revert retried after it renamed the snapshot into the disk's
+            # place: the disk is the snapshot already.  Failing here would
+            # leave the instance no way back to running.
+            LOG.warning(
+                "No %s snapshot of %s: keeping the volume, which an earlier revert "
+                "already rolled back to it",
+                name,
+                self.volume_name,
+            )
+        else:
             raise exception.SnapshotNotFound(snapshot_id=self._snapshot_name(name))
-        self._remember(self.storage.rollback(self._find_volume(), snap, self.volume_name))
-        self._path = None
         # Revert runs with the old flavor again: back to its pool, if it moved.
-        self._into_flavor_pool(self._volume)
+        self._into_flavor_pool(volume)
 
     def _into_flavor_pool(self, volume: Volume) -> Volume:
         """Follow a resize to a flavor with another ``disk:pool`` or ``disk:domain``."""

@@ -116,6 +116,20 @@ class InstanceVolumes:
 
     # -- acting -------------------------------------------------------------
 
+    def resume_resize_rollback(self) -> None:
+        """Finish a revert stopped between removing the grown root and renaming its snapshot.
+
+        nova reverts only a root that exists; without this, the data left in
+        the snapshot could never be reached again.  One call when the root exists.
+        """
+        root = self._name(ROOT)
+        if self.storage.client.volume_id_by_name(root) is not None:
+            return
+        snapshot = self.resize_snapshot()
+        if snapshot is not None:
+            LOG.warning("Resuming the interrupted revert of %s to %s", root, snapshot.name)
+            self.storage.rollback(None, snapshot, root)
+
     def remove_all(self) -> None:
         """Delete the instance's volumes, and the leftovers its state says may exist.
 

@@ -280,7 +280,15 @@ class Cloud:
 
     def resize(self, instance, flavor, source: str, dest: str):
         """Resize (or cold-migrate) to ``dest``, as the compute managers of both hosts do."""
-        migration = objects.Migration(
+        migration = self.migration(source, dest)
+        disk_info = self.resize_instance(instance, flavor, migration)
+        self.finish_resize(instance, migration, disk_info)
+        return migration
+
+    @staticmethod
+    def migration(source: str, dest: str):
+        """The record of one resize, as prep_resize leaves it."""
+        return objects.Migration(
             id=1,
             uuid=uuidutils.generate_uuid(),
             source_compute=source,
@@ -290,9 +298,6 @@ class Cloud:
             migration_type="resize",
             status="pre-migrating",
         )
-        disk_info = self.resize_instance(instance, flavor, migration)
-        self.finish_resize(instance, migration, disk_info)
-        return migration
 
     def resize_instance(self, instance, flavor, migration) -> str:
         """The source's half: power off and hand the disks over; nova's disk_info."""

@@ -22,6 +22,7 @@ from nova.virt.libvirt import driver as libvirt_driver
 from nova_hosts import IID, PATTERN, FlowTestCase, make_flavor
 
 from sio_backend import naming
+from sio_backend.exceptions import GatewayError
 
 CONF = nova.conf.CONF
 MiB = 1024**2
@@ -189,6 +190,23 @@ class MoveFlowTestCase(FlowTestCase):
         self.revert(instance, migration)
         self.assertFalse(cloud.domain_running(instance, "host2"))
         self.assert_ends_on(instance, "host1", {self.name(instance): (8, {"host1"})})
+
+    def test_a_revert_the_gateway_interrupts_completes_when_retried(self) -> None:
+        # The rollback removes the grown root, then renames the snapshot into
+        # its place and reads it back: a failure after either step leaves
+        # the data in one volume, which the retried revert must boot from.
+        cloud = self.cloud
+        big = make_flavor("big", 16)
+        for method, failing in (("POST", "setVolumeName"), ("GET", "read back")):
+            with self.subTest(failing=failing):
+                instance, migration = self.resized_instance("host1", "host2", big)
+                snap_id = cloud.volumes()[self.snapshot_name(instance)].id
+                path = "/action/setVolumeName" if method == "POST" else f"Volume::{snap_id}/?$"
+                cloud.simulator.faults.fail_next(method=method, path=path)
+                self.assertRaises(GatewayError, cloud.revert_resize, instance, migration)
+                instance.vm_state = vm_states.ERROR
+                cloud.finish_revert_resize(instance, migration)
+                self.assert_ends_on(instance, "host1", {self.name(instance): (8, {"host1"})})
 
     def test_resize_to_a_flavor_in_another_pool_moves_the_volume_and_revert_moves_it_back(
         self,

@@ -1,0 +1,208 @@
+"""The fault matrix over resize (a cold migration to a bigger flavor), confirm and revert.
+
+The harness (what is injected, what each case asserts) is in ``fault_matrix``.
+Between a resize and its confirm or revert the root is grown and a
+``nova-resize`` snapshot volume (``_r``) holds the root as it was, so the
+marker must be intact on both.
+
+What nova's compute manager does after a failure of each step is modelled
+in ``recover``: the instance goes to ERROR (the migration to ``error``),
+and after a failed ``finish_resize`` its flavor is the old one again.  The
+retry in ``converge`` is the step nova would run again once the instance's
+state is reset: the resize itself after a failure on the source, a revert
+after a failed ``finish_resize`` (the guest never ran in the new flavor),
+the confirm, the revert.
+"""
+
+from __future__ import annotations
+
+from fault_matrix import MARK, MARK_AT, Flow, MatrixTestCase
+from nova.compute import vm_states
+from nova_hosts import IID, make_flavor
+
+from sio_backend import naming
+
+pytest_plugins = ["fault_matrix_report"]
+
+BIG = make_flavor("m1.big", root_gb=16, swap=8192)
+
+
+class ResizeFaultMatrixTestCase(MatrixTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        # Roots cloned from an image-cache volume: a boot writes no image,
+        # which keeps the hundreds of setups affordable.
+        self.flags(image_cache="volume", group="scaleio")
+        self.migrations: dict[str, object] = {}
+        self.disk_infos: dict[str, str] = {}
+
+    # -- states ----------------------------------------------------------------
+
+    def snapshot_name(self, instance) -> str:
+        return naming.derived_volume_name(
+            IID, instance.uuid, "disk", naming.VolumeKind.RESIZE_SNAPSHOT
+        )
+
+    def assert_snapshot_marker(self, instance) -> None:
+        if self.data(self.snapshot_name(instance), MARK_AT, len(MARK)) != MARK:
+            raise AssertionError("the marker on the resize snapshot was lost")
+
+    def resized(self, instance, source: str = "host1", dest: str = "host2") -> None:
+        """Waiting for confirm or revert: grown root seen by both hosts, the old root kept."""
+        cloud = self.cloud
+        cloud.assert_state(
+            instance,
+            {
+                cloud.volume_name(instance): (16, {source, dest}),
+                cloud.volume_name(instance, "disk.swap"): (8, {source, dest}),
+                self.snapshot_name(instance): (8, set()),
+            },
+        )
+        cloud.assert_no_leaks(instance)
+        self.assert_marker(instance)
+        self.assert_snapshot_marker(instance)
+        self.assert_running(instance, dest)
+
+    def assert_running(self, instance, host: str) -> None:
+        if not self.cloud.domain_running(instance, host):
+            raise AssertionError(f"the guest does not run on {host}")
+        other = {"host1": "host2", "host2": "host1"}[host]
+        if self.cloud.domain_running(instance, other):
+            raise AssertionError(f"the guest still runs on {other}")
+
+    def confirmed(self, instance) -> None:
+        cloud = self.cloud
+        cloud.assert_state(
+            instance,
+            {
+                cloud.volume_name(instance): (16, {"host2"}),
+                cloud.volume_name(instance, "disk.swap"): (8, {"host2"}),
+            },
+        )
+        cloud.assert_no_leaks(instance)
+        self.assert_marker(instance)
+        self.assert_running(instance, "host2")
+
+    def reverted(self, instance) -> None:
+        self.at_rest(instance, {"host1"})
+        self.assert_running(instance, "host1")
+
+    # -- steps -----------------------------------------------------------------
+
+    def resize(self, instance) -> None:
+        cloud = self.cloud
+        migration = self.migrations[instance.uuid] = cloud.migration("host1", "host2")
+        self.phased(
+            "resize_instance",
+            lambda: self.disk_infos.__setitem__(
+                instance.uuid, cloud.resize_instance(instance, BIG, migration)
+            ),
+        )
+        self.phased(
+            "finish_resize",
+            lambda: cloud.finish_resize(instance, migration, self.disk_infos[instance.uuid]),
+        )
+
+    def resized_instance(self):
+        instance = self.spawned()
+        self.migrations[instance.uuid] = self.cloud.resize(instance, BIG, "host1", "host2")
+        return instance
+
+    def failed(self, instance) -> None:
+        """What the manager does to the records after a failed step."""
+        instance.vm_state, instance.task_state = vm_states.ERROR, None
+        self.migrations[instance.uuid].status = "error"
+
+    def delete(self, instance) -> None:
+        """nova's delete: a resize still waiting is confirmed first."""
+        if instance.vm_state == vm_states.RESIZED:
+            self.cloud.confirm_resize(instance, self.migrations[instance.uuid], "host1")
+        self.cloud.delete(instance, host=instance.host)
+
+    # -- the flows ---------------------------------------------------------------
+
+    def test_resize(self) -> None:
+        cloud = self.cloud
+
+        def recover(instance, phase):
+            self.failed(instance)
+            if phase == "finish_resize":
+                # finish_resize puts the old flavor back; the host stays the destination.
+                cloud_flavor = instance.old_flavor
+                instance.flavor = cloud_flavor
+                instance.root_gb = cloud_flavor.root_gb
+            self.assert_marker(instance)
+
+        def converge(instance, phase):
+            migration = self.migrations[instance.uuid]
+            if phase == "resize_instance":
+                cloud.reboot_hard(instance, host="host1")
+                instance.vm_state = vm_states.ACTIVE
+                self.resize(instance)
+            else:
+                instance.flavor = BIG
+                cloud.revert_resize(instance, migration)
+                self.reverted(instance)
+                self.resize(instance)
+
+        self.run_matrix(
+            Flow("resize", self.spawned, self.resize, recover, converge, self.resized, self.delete)
+        )
+
+    def test_confirm_resize(self) -> None:
+        cloud = self.cloud
+
+        def confirm(instance):
+            cloud.confirm_resize(instance, self.migrations[instance.uuid], "host1")
+
+        def recover(instance, phase):
+            self.failed(instance)
+            self.assert_marker(instance)
+
+        self.run_matrix(
+            Flow(
+                "confirm_resize",
+                self.resized_instance,
+                lambda i: self.phased("confirm", lambda: confirm(i)),
+                recover,
+                lambda i, phase: confirm(i),
+                self.confirmed,
+                self.delete,
+            )
+        )
+
+    def test_revert_resize(self) -> None:
+        cloud = self.cloud
+
+        def run(instance):
+            migration = self.migrations[instance.uuid]
+            self.phased("revert_resize", lambda: cloud.revert_resize_at_dest(instance, migration))
+            self.phased(
+                "finish_revert_resize", lambda: cloud.finish_revert_resize(instance, migration)
+            )
+
+        def recover(instance, phase):
+            self.failed(instance)
+            if cloud.volume_name(instance) in cloud.volumes():
+                self.assert_marker(instance)
+            else:  # the grown root removed, the snapshot not renamed into its place yet
+                self.assert_snapshot_marker(instance)
+
+        def converge(instance, phase):
+            migration = self.migrations[instance.uuid]
+            if phase == "revert_resize":
+                run(instance)
+            else:
+                cloud.finish_revert_resize(instance, migration)
+
+        self.run_matrix(
+            Flow(
+                "revert_resize",
+                self.resized_instance,
+                run,
+                recover,
+                converge,
+                self.reverted,
+                self.delete,
+            )
+        )
