@@ -11,15 +11,22 @@ from __future__ import annotations
 from fault_matrix import Flow, MatrixTestCase
 from nova.compute import vm_states
 
+from sio_backend import exceptions
+
 pytest_plugins = ["fault_matrix_report"]
 
 
 class EvacuationMatrixTestCase(MatrixTestCase):
+    def mappings(self, instance) -> dict[str, int]:
+        """How many of the instance's volumes each host maps."""
+        hosts = [hosts for _size, hosts in self.cloud.state_of(instance).values()]
+        return {host: sum(host in h for h in hosts) for host in ("host1", "host2")}
+
     def assert_fenced(self, instance) -> None:
         """Once host2 maps any disk, host1 maps none: the fence preceded the mapping."""
-        hosts = [hosts for _size, hosts in self.cloud.state_of(instance).values()]
-        if any("host2" in h for h in hosts) and any("host1" in h for h in hosts):
-            raise AssertionError(f"host1 still mapped beside host2: {hosts}")
+        mappings = self.mappings(instance)
+        if mappings["host1"] and mappings["host2"]:
+            raise AssertionError(f"host1 still mapped beside host2: {mappings}")
 
     def assert_disks_kept(self, instance) -> None:
         """Every disk still there, of its size, with its data."""
@@ -100,3 +107,21 @@ class EvacuationMatrixTestCase(MatrixTestCase):
                 lambda i: cloud.delete(i, host="host2"),
             )
         )
+
+    def test_failed_evacuation_then_host1_returns_and_hard_reboots(self) -> None:
+        # The other way out of ERROR: host1 is back before a second evacuation
+        # (its init_host leaves the instance alone: the migration record says
+        # failed) and the user hard-reboots the instance there.
+        cloud = self.cloud
+        instance = self.spawned()
+        cloud.simulator.faults.fail_next(method="POST", path=r".*/action/addMappedSdc")
+        self.assertRaises(exceptions.GatewayError, cloud.evacuate, instance, "host1", "host2")
+        instance.vm_state, instance.task_state = vm_states.ERROR, None
+        self.assert_disks_kept(instance)
+        self.assertEqual({"host1": 0, "host2": 0}, self.mappings(instance))
+
+        cloud.reboot_hard(instance, host="host1")
+        self.at_rest(instance, {"host1"})
+        self.assertTrue(cloud.domain_running(instance, "host1"))
+        cloud.delete(instance)
+        cloud.assert_no_leaks()
