@@ -16,6 +16,7 @@ the confirm, the revert.
 
 from __future__ import annotations
 
+import fixtures
 from fault_matrix import MARK, MARK_AT, Flow, MatrixTestCase
 from nova.compute import vm_states
 from nova_hosts import IID, make_flavor
@@ -33,6 +34,8 @@ class ResizeFaultMatrixTestCase(MatrixTestCase):
         # Roots cloned from an image-cache volume: a boot writes no image,
         # which keeps the hundreds of setups affordable.
         self.flags(image_cache="volume", group="scaleio")
+        # A read is still retried after a restart, without half a second's wait.
+        self.useFixture(fixtures.MockPatch("sio_backend.client.READ_RETRY_DELAY_S", 0.01))
         self.migrations: dict[str, object] = {}
         self.disk_infos: dict[str, str] = {}
 
