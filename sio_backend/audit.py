@@ -126,14 +126,7 @@ def _classify_one(
             )
         return
     if owned.kind is naming.VolumeKind.IMAGE_IMPORT:
-        yield Finding(
-            owned,
-            Problem.LEFTOVER,
-            Action.REPORT,
-            f"image {owned.owner.image_uuid} is being written into it, or was when the "
-            "host writing it stopped; boots wait for it at most [scaleio] "
-            "image_cache_import_timeout, so remove it if it is older than that",
-        )
+        yield _import_leftover(owned, mapped)
         return
     uuid = owned.instance_uuid
     if known is not None and known.deleted(owned):
@@ -207,6 +200,29 @@ def _leftover(owned: OwnedVolume, names: frozenset[str], mapped: str) -> Finding
         f"{what}: {needed}, so --fix leaves it; nova removes it when the instance is "
         f"{until}. If nova shows instance {uuid} neither resized nor rescued, remove "
         f"it by hand{mapped}",
+    )
+
+
+def _import_leftover(owned: OwnedVolume, mapped: str) -> Finding:
+    image = owned.owner.image_uuid
+    if not owned.volume.mapped_sdcs:
+        # The host writing an import maps it as soon as it exists and renames
+        # it before unmapping it: unmapped, nobody writes it.
+        return Finding(
+            owned,
+            Problem.LEFTOVER,
+            Action.REMOVE,
+            f"an import of image {image} that no host is writing (it is mapped nowhere); "
+            "boots would wait for it up to [scaleio] image_cache_import_timeout",
+        )
+    return Finding(
+        owned,
+        Problem.LEFTOVER,
+        Action.REPORT,
+        f"image {image} is being written into it, or was when the host writing it "
+        f"stopped{mapped}; that host removes it at its next boot of the image, other "
+        "boots wait for it at most [scaleio] image_cache_import_timeout, so remove it if "
+        "it is older than that",
     )
 
 

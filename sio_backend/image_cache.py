@@ -195,6 +195,9 @@ class ImageCache:
                 importing = self.storage.find(import_name)
                 if importing is not None and importing.pool_id != pool_id:
                     return None  # another pool's import holds this generation
+                if importing is not None and self._abandoned_here(importing):
+                    self.storage.remove(importing)
+                    importing = None
                 if importing is None:
                     staging = self._create_exclusive(import_name, placement, source)
                     if staging is not None:
@@ -203,6 +206,21 @@ class ImageCache:
                 return self._wait_for(final_name, import_name, deadline)
             except _ImportVanished:
                 LOG.info("The other import of %s failed; importing it here", final_name)
+
+    def _abandoned_here(self, importing: Volume) -> bool:
+        """An import volume mapped to this host alone, seen under this host's import lock.
+
+        Only an import holding that lock maps it here, so this host's
+        import of it died (nova-compute crashed or was stopped): nobody
+        will finish it, and waiting for it would cost every boot the timeout.
+        """
+        if importing.mapped_sdc_ids != {self.storage.local_sdc().id}:
+            return False
+        LOG.warning(
+            "Removing %s: this host's import into it was interrupted; importing again",
+            importing.name,
+        )
+        return True
 
     def _create_exclusive(
         self, import_name: str, placement: DiskPlacement, source: ImageSource
@@ -226,7 +244,9 @@ class ImageCache:
             LOG.info("Importing the image into image-cache volume %s", staging.name)
             device = self.storage.attach(staging)
             source.write(device, staging.name, target_is_zero=self.storage.reads_zeros(staging))
-            self.storage.detach(self.storage.get(staging.id))
+            # Renamed while still mapped: an import volume mapped nowhere has
+            # no writer (bar the instant between its creation and mapping),
+            # which is how the audit tells an abandoned one.
             try:
                 self.storage.client.rename_volume(staging.id, final_name)
             except exceptions.NameInUse:
@@ -235,6 +255,8 @@ class ImageCache:
                     f"Image-cache volume {final_name} appeared while {staging.name} was "
                     "being imported; remove whichever is not the image and boot again."
                 ) from None
+        ready = self.storage.get(staging.id)
+        self.storage.detach(ready)
         LOG.info("Image-cache volume %s is ready", final_name)
         return self.storage.get(staging.id)
 

@@ -386,15 +386,24 @@ def test_clones_must_be_copied_to_move_pools(hosts, qcow2_image):
         image_cache.needs_copy_to_move(host, cache_volume(host))
 
 
-def test_the_audit_never_removes_an_import_or_an_image_volume(hosts, tmp_path, raw_image):
+def test_the_audit_removes_only_an_import_nobody_writes_never_an_image_volume(
+    hosts, tmp_path, raw_image
+):
     host1 = hosts["host1"]
-    host1.create(naming.image_import_volume_name(IID, IMAGE_ID, 0), THIN, GiB)
+    abandoned = host1.create(naming.image_import_volume_name(IID, IMAGE_ID, 0), THIN, GiB)
+    writing = host1.create(naming.image_import_volume_name(IID, IMAGE_ID, 2), THIN, GiB)
+    host1.attach(writing)  # its writer maps it first thing
     host1.create(naming.image_cache_volume_name(IID, IMAGE_ID, 1), THIN, GiB)
     no_instances = audit.KnownInstances(frozenset(), "a test")
     findings = audit.classify(inventory.collect(host1.client, IID), no_instances)
-    assert {(f.volume.kind_label, f.problem, f.action) for f in findings} == {
-        ("image import", audit.Problem.LEFTOVER, audit.Action.REPORT),
-        ("image cache", audit.Problem.UNUSED_IMAGE_CACHE, audit.Action.REPORT),
+    assert {(f.volume.name, f.problem, f.action) for f in findings} == {
+        (abandoned.name, audit.Problem.LEFTOVER, audit.Action.REMOVE),
+        (writing.name, audit.Problem.LEFTOVER, audit.Action.REPORT),
+        (
+            naming.image_cache_volume_name(IID, IMAGE_ID, 1),
+            audit.Problem.UNUSED_IMAGE_CACHE,
+            audit.Action.REPORT,
+        ),
     }
 
 
