@@ -211,6 +211,27 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
         )
         return False
 
+    # -- hard reboot -------------------------------------------------------------
+
+    def _hard_reboot(
+        self, context, instance, network_info, share_info, block_device_info=None, accel_info=None
+    ):
+        if _enabled():
+            # nova hard reboots no instance another host may use (not while
+            # it migrates or waits for a resize to be confirmed): any other
+            # mapping is stale, left by a failed resize or migration, and
+            # would make the instance's delete fail.  Fenced before the guest
+            # starts, as an evacuation does.
+            self._volumes(instance, block_device_info).keep_only_this_host()
+        return super()._hard_reboot(
+            context,
+            instance,
+            network_info,
+            share_info,
+            block_device_info=block_device_info,
+            accel_info=accel_info,
+        )
+
     # -- resize and cold migration --------------------------------------------
 
     def _cleanup_resize(self, context, instance, network_info):

@@ -3,8 +3,8 @@
 Volumes are found by exact name (the names a nova disk can have), never by
 listing the system, so the cost of a delete or a migration does not grow
 with the cluster.  Which names to try follows from the instance: its flavor
-and block devices say which disks exist, its state says whether rescue or
-resize leftovers may.
+and block devices say which disks exist, its state whether rescue volumes
+may; a leftover resize or Glance snapshot costs one lookup each on delete.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ LOG = logging.getLogger(__name__)
 
 ROOT = "disk"
 _RESCUE_STATES = (vm_states.RESCUED, vm_states.ERROR)
-_RESIZE_STATES = (vm_states.RESIZED, vm_states.ERROR)
 
 
 def known_disk_names(instance, block_device_info: dict | None) -> list[str]:
@@ -146,10 +145,12 @@ class InstanceVolumes:
             except exceptions.ScaleIOError as err:
                 LOG.error("Could not remove %s: %s", self._name(name), err)
                 failures.append(err)
-        if state in _RESIZE_STATES or task.startswith("resize"):
-            snapshot = self.resize_snapshot()
-            if snapshot is not None:
-                self.storage.remove(snapshot)
+        # A resize waiting for confirm or revert has one; so has an instance
+        # recovered by a hard reboot from a failed resize, which no state
+        # records: one lookup.
+        snapshot = self.resize_snapshot()
+        if snapshot is not None:
+            self.storage.remove(snapshot)
         # Left only when an upload's cleanup failed, which no state records: one lookup.
         self.remove_glance_snapshot()
         if failures:

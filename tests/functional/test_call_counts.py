@@ -77,7 +77,8 @@ def test_delete_costs_three_calls_per_disk_and_removes_every_volume(warm, simula
 
     counts = delete(simulator, warm, instance)
 
-    assert sum(counts.values()) <= 3 * 3 + 1
+    # One lookup each for a leftover resize snapshot and Glance snapshot.
+    assert sum(counts.values()) <= 3 * 3 + 2
     assert not any(v.name.startswith(warm.installation_id) for v in simulator.state.volumes())
 
 

@@ -191,6 +191,30 @@ class MoveFlowTestCase(FlowTestCase):
         self.assertFalse(cloud.domain_running(instance, "host2"))
         self.assert_ends_on(instance, "host1", {self.name(instance): (8, {"host1"})})
 
+    def test_a_failed_finish_resize_recovered_by_hard_reboot_can_be_deleted(self) -> None:
+        # nova's advice after a failed finish_resize: hard reboot the
+        # instance, now on the destination, in the old flavor.  The source's
+        # mapping is stale then, and the revert snapshot of no use.
+        cloud = self.cloud
+        instance = cloud.spawn(cloud.new_instance(make_flavor()))
+        root, snap = self.name(instance), self.snapshot_name(instance)
+        write(cloud.device(instance), 0, MARK)
+        migration = cloud.migration("host1", "host2")
+        disk_info = cloud.resize_instance(instance, make_flavor("big", 16), migration)
+        cloud.simulator.faults.fail_next(method="POST", path="/action/setVolumeSize")
+        self.assertRaises(GatewayError, cloud.finish_resize, instance, migration, disk_info)
+        instance.flavor, instance.vm_state = instance.old_flavor, vm_states.ERROR
+        cloud.assert_state(instance, {root: (8, {"host1", "host2"}), snap: (8, set())})
+
+        cloud.reboot_hard(instance, host="host2")
+        instance.vm_state = vm_states.ACTIVE
+        cloud.assert_state(instance, {root: (8, {"host2"}), snap: (8, set())})
+        self.assertEqual(MARK, read(cloud.device(instance, host="host2"), 0, len(MARK)))
+        self.assertTrue(cloud.domain_running(instance, "host2"))
+
+        cloud.delete(instance, "host2")
+        cloud.assert_state(instance, {})
+
     def test_a_revert_the_gateway_interrupts_completes_when_retried(self) -> None:
         # The rollback removes the grown root, then renames the snapshot into
         # its place and reads it back: a failure after either step leaves

@@ -17,7 +17,7 @@ the confirm, the revert.
 from __future__ import annotations
 
 import fixtures
-from fault_matrix import MARK, MARK_AT, Flow, MatrixTestCase
+from fault_matrix import MARK, MARK_AT, Flow, MatrixTestCase, MiB
 from nova.compute import vm_states
 from nova_hosts import IID, make_flavor
 
@@ -126,31 +126,57 @@ class ResizeFaultMatrixTestCase(MatrixTestCase):
 
     def test_resize(self) -> None:
         cloud = self.cloud
+        recovered: set[str] = set()
 
         def recover(instance, phase):
             self.failed(instance)
             if phase == "finish_resize":
                 # finish_resize puts the old flavor back; the host stays the destination.
-                cloud_flavor = instance.old_flavor
-                instance.flavor = cloud_flavor
-                instance.root_gb = cloud_flavor.root_gb
+                instance.flavor = instance.old_flavor
+                instance.root_gb = instance.flavor.root_gb
             self.assert_marker(instance)
 
         def converge(instance, phase):
-            migration = self.migrations[instance.uuid]
             if phase == "resize_instance":
+                # The guest is still the source's: hard reboot there, resize again.
                 cloud.reboot_hard(instance, host="host1")
                 instance.vm_state = vm_states.ACTIVE
                 self.resize(instance)
             else:
-                instance.flavor = BIG
-                cloud.revert_resize(instance, migration)
-                self.reverted(instance)
-                self.resize(instance)
+                # "You may be able to recover the instance by hard rebooting it":
+                # on the destination, in the old flavor.
+                cloud.reboot_hard(instance, host="host2")
+                instance.vm_state = vm_states.ACTIVE
+                recovered.add(instance.uuid)
+
+        def check_end(instance):
+            if instance.uuid in recovered:
+                self.recovered_on_destination(instance)
+            else:
+                self.resized(instance)
 
         self.run_matrix(
-            Flow("resize", self.spawned, self.resize, recover, converge, self.resized, self.delete)
+            Flow("resize", self.spawned, self.resize, recover, converge, check_end, self.delete)
         )
+
+    def recovered_on_destination(self, instance) -> None:
+        """After a failed finish_resize and a hard reboot: running on host2, old flavor."""
+        cloud = self.cloud
+        volumes = cloud.volumes()
+        root = volumes[cloud.volume_name(instance)]
+        expected = {
+            # Grown already, or not yet: either fits the old flavor.
+            root.name: (root.size_kb // MiB, {"host2"}),
+            cloud.volume_name(instance, "disk.swap"): (8, {"host2"}),
+        }
+        if self.snapshot_name(instance) in volumes:
+            # Taken before the failure, kept (the instance's delete removes it).
+            expected[self.snapshot_name(instance)] = (8, set())
+            self.assert_snapshot_marker(instance)
+        cloud.assert_state(instance, expected)
+        cloud.assert_no_leaks(instance)
+        self.assert_marker(instance)
+        self.assert_running(instance, "host2")
 
     def test_confirm_resize(self) -> None:
         cloud = self.cloud
