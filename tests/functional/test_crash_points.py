@@ -31,6 +31,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from device_io import write
 from fault_matrix import MARK, MARK_AT, SKIPPED_ROUTES, MatrixTestCase, route_pattern
 from nova.compute import task_states, vm_states
 from nova_hosts import HOSTS, IID, PATTERN, make_flavor
@@ -39,9 +40,12 @@ from test_driver_flows_migrate import LiveMigration
 
 from sio_backend import naming, storage
 from sio_backend.cmd.main import main
+from sio_backend.flavor import DiskPlacement
 from sio_backend.simulator.host import simulated_storage
 
 MiB = 1024**2
+STALE = b"what a dead copy wrote".ljust(4096, b"!")
+STALE_AT = 300 * MiB
 
 
 def is_read(method: str, route: str) -> bool:
@@ -335,6 +339,40 @@ class CrashPointsTestCase(MatrixTestCase):
             return instance
 
         self.run_crashes(CrashFlow("resize", setup, run, recover, teardown))
+
+    def test_a_move_after_an_interrupted_copy_starts_over(self) -> None:
+        """A partial ``_mr`` left by a dead copy is never reused: it may hold stale data.
+
+        Since the crash the instance ran again on its old root and zeroed a
+        region the partial copy had; a copy onto the stale volume that skips
+        zeros would bring that data back.
+        """
+        cloud = self.cloud
+        self.flags(image_cache="volume", group="scaleio")
+        sp2 = cloud.simulator.add_storage_pool("pd1", "sp2")
+        instance = self.spawned()
+        host2 = cloud.storage("host2")
+        stale = host2.create(
+            naming.derived_volume_name(IID, instance.uuid, "disk", naming.VolumeKind.MOVE),
+            DiskPlacement("pd1", "sp2", thin=True),
+            8 * 1024 * MiB,
+        )
+        with cloud.on("host2"):
+            write(host2.attach(stale), STALE_AT, STALE)
+            host2.detach(host2.get(stale.id))
+
+        cloud.resize(
+            instance,
+            make_flavor("big.sp2", 16, swap=8192, **{"disk:pool": "sp2"}),
+            "host1",
+            "host2",
+        )
+
+        root = cloud.volume_name(instance)
+        self.assertEqual(sp2, cloud.volumes()[root].pool_id)
+        self.assert_data(instance)
+        self.assertEqual(bytes(len(STALE)), self.data(root, STALE_AT, len(STALE)))
+        self.assertNotIn(stale.name, cloud.volumes())
 
     def settle_after_operator_recovery(self, instance, runs_on: str) -> None:
         """--fix what it may, then what the audit leaves for a decision, as its reasons say."""
