@@ -215,6 +215,30 @@ class MoveFlowTestCase(FlowTestCase):
         cloud.delete(instance, "host2")
         cloud.assert_state(instance, {})
 
+    def test_a_resize_after_a_failed_one_reverts_to_the_disk_as_it_began(self) -> None:
+        # The failed resize's snapshot outlives the hard reboot; the next
+        # resize must not take it for its own, or a revert loses what the
+        # guest wrote in between.
+        cloud = self.cloud
+        instance = cloud.spawn(cloud.new_instance(make_flavor()))
+        write(cloud.device(instance), 0, MARK)
+        migration = cloud.migration("host1", "host2")
+        disk_info = cloud.resize_instance(instance, make_flavor("big", 16), migration)
+        cloud.simulator.faults.fail_next(method="POST", path="/action/setVolumeSize")
+        self.assertRaises(GatewayError, cloud.finish_resize, instance, migration, disk_info)
+        instance.flavor, instance.vm_state = instance.old_flavor, vm_states.ERROR
+        cloud.reboot_hard(instance, host="host2")
+        instance.vm_state = vm_states.ACTIVE
+        write(cloud.device(instance, host="host2"), 0, LATER)
+
+        migration = cloud.resize(instance, make_flavor("big", 16), "host2", "host1")
+        cloud.revert_resize(instance, migration)
+        cloud.assert_state(instance, {self.name(instance): (8, {"host2"})})
+        self.assertTrue(cloud.domain_running(instance, "host2"))
+        self.assertEqual(LATER, read(cloud.device(instance, host="host2"), 0, len(LATER)))
+        cloud.delete(instance, "host2")
+        cloud.assert_state(instance, {})
+
     def test_a_revert_the_gateway_interrupts_completes_when_retried(self) -> None:
         # The rollback removes the grown root, then renames the snapshot into
         # its place and reads it back: a failure after either step leaves
