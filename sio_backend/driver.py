@@ -217,12 +217,15 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
         self, context, instance, network_info, share_info, block_device_info=None, accel_info=None
     ):
         if _enabled():
+            volumes = self._volumes(instance, block_device_info)
+            # nova's advice after a failed revert too: its root may be in the snapshot still.
+            volumes.resume_resize_rollback()
             # nova hard reboots no instance another host may use (not while
             # it migrates or waits for a resize to be confirmed): any other
             # mapping is stale, left by a failed resize or migration, and
             # would make the instance's delete fail.  Fenced before the guest
             # starts, as an evacuation does.
-            self._volumes(instance, block_device_info).keep_only_this_host()
+            volumes.keep_only_this_host()
         return super()._hard_reboot(
             context,
             instance,

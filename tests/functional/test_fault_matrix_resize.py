@@ -7,11 +7,16 @@ marker must be intact on both.
 
 What nova's compute manager does after a failure of each step is modelled
 in ``recover``: the instance goes to ERROR (the migration to ``error``),
-and after a failed ``finish_resize`` its flavor is the old one again.  The
-retry in ``converge`` is the step nova would run again once the instance's
-state is reset: the resize itself after a failure on the source, a revert
-after a failed ``finish_resize`` (the guest never ran in the new flavor),
-the confirm, the revert.
+and after a failed ``finish_resize`` its flavor is the old one again while
+its host stays the destination.  ``converge`` is the way back:
+
+- resize, failed on the source: the hard reboot there, then the resize again;
+- resize, failed in ``finish_resize``: the hard reboot nova's log advises, on
+  the destination in the old flavor, which must leave the instance running
+  there with its data, fenced from the source (the end state of those cases);
+- confirm and revert: the failed step run again, as an operator does after
+  resetting the records (nova's API refuses an errored migration).  The hard
+  reboot nova advises instead is covered in ``test_driver_flows_move``.
 """
 
 from __future__ import annotations
