@@ -1,4 +1,5 @@
-"""The fault matrix over resize (a cold migration to a bigger flavor), confirm and revert.
+"""The fault matrix over resize (to a bigger flavor, on another host and on the same one),
+confirm and revert.
 
 The harness (what is injected, what each case asserts) is in ``fault_matrix``.
 Between a resize and its confirm or revert the root is grown and a
@@ -55,9 +56,11 @@ class ResizeFaultMatrixTestCase(MatrixTestCase):
         if self.data(self.snapshot_name(instance), MARK_AT, len(MARK)) != MARK:
             raise AssertionError("the marker on the resize snapshot was lost")
 
-    def resized(self, instance, source: str = "host1", dest: str = "host2") -> None:
+    def resized(self, instance) -> None:
         """Waiting for confirm or revert: grown root seen by both hosts, the old root kept."""
         cloud = self.cloud
+        migration = self.migrations[instance.uuid]
+        source, dest = migration.source_compute, migration.dest_compute
         cloud.assert_state(
             instance,
             {
@@ -97,9 +100,9 @@ class ResizeFaultMatrixTestCase(MatrixTestCase):
 
     # -- steps -----------------------------------------------------------------
 
-    def resize(self, instance) -> None:
+    def resize(self, instance, dest: str = "host2") -> None:
         cloud = self.cloud
-        migration = self.migrations[instance.uuid] = cloud.migration("host1", "host2")
+        migration = self.migrations[instance.uuid] = cloud.migration("host1", dest)
         self.phased(
             "resize_instance",
             lambda: self.disk_infos.__setitem__(
@@ -130,6 +133,12 @@ class ResizeFaultMatrixTestCase(MatrixTestCase):
     # -- the flows ---------------------------------------------------------------
 
     def test_resize(self) -> None:
+        self.run_matrix(self.resize_flow("resize", "host2"))
+
+    def test_resize_on_the_same_host(self) -> None:
+        self.run_matrix(self.resize_flow("resize_same_host", "host1"))
+
+    def resize_flow(self, name: str, dest: str) -> Flow:
         cloud = self.cloud
         recovered: set[str] = set()
 
@@ -146,33 +155,34 @@ class ResizeFaultMatrixTestCase(MatrixTestCase):
                 # The guest is still the source's: hard reboot there, resize again.
                 cloud.reboot_hard(instance, host="host1")
                 instance.vm_state = vm_states.ACTIVE
-                self.resize(instance)
+                self.resize(instance, dest)
             else:
                 # "You may be able to recover the instance by hard rebooting it":
                 # on the destination, in the old flavor.
-                cloud.reboot_hard(instance, host="host2")
+                cloud.reboot_hard(instance, host=dest)
                 instance.vm_state = vm_states.ACTIVE
                 recovered.add(instance.uuid)
 
         def check_end(instance):
             if instance.uuid in recovered:
-                self.recovered_on_destination(instance)
+                self.recovered_on(instance, dest)
             else:
                 self.resized(instance)
 
-        self.run_matrix(
-            Flow("resize", self.spawned, self.resize, recover, converge, check_end, self.delete)
-        )
+        def run(instance):
+            self.resize(instance, dest)
 
-    def recovered_on_destination(self, instance) -> None:
-        """After a failed finish_resize and a hard reboot: running on host2, old flavor."""
+        return Flow(name, self.spawned, run, recover, converge, check_end, self.delete)
+
+    def recovered_on(self, instance, host: str) -> None:
+        """After a failed finish_resize and a hard reboot there: running, old flavor."""
         cloud = self.cloud
         volumes = cloud.volumes()
         root = volumes[cloud.volume_name(instance)]
         expected = {
             # Grown already, or not yet: either fits the old flavor.
-            root.name: (root.size_kb // MiB, {"host2"}),
-            cloud.volume_name(instance, "disk.swap"): (8, {"host2"}),
+            root.name: (root.size_kb // MiB, {host}),
+            cloud.volume_name(instance, "disk.swap"): (8, {host}),
         }
         if self.snapshot_name(instance) in volumes:
             # Taken before the failure, kept (the instance's delete removes it).
@@ -181,7 +191,7 @@ class ResizeFaultMatrixTestCase(MatrixTestCase):
         cloud.assert_state(instance, expected)
         cloud.assert_no_leaks(instance)
         self.assert_marker(instance)
-        self.assert_running(instance, "host2")
+        self.assert_running(instance, host)
 
     def test_confirm_resize(self) -> None:
         cloud = self.cloud
