@@ -1,5 +1,4 @@
-"""The fault matrix over resize (to a bigger flavor, on another host and on the same one),
-confirm and revert.
+"""The fault matrix over resize to a bigger flavor (to host2, on host1), confirm and revert.
 
 The harness (what is injected, what each case asserts) is in ``fault_matrix``.
 Between a resize and its confirm or revert the root is grown and a
