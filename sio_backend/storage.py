@@ -390,8 +390,9 @@ class Storage:
             except exceptions.VolumeMapped as err:
                 raise exceptions.VolumeConflict(
                     f"Volume {name} (id {volume_id}) is still mapped to another host, so it "
-                    "was not removed. If no instance runs there, remove the stale mapping "
-                    "(`sio-backend audit --fix` on any host), then delete again."
+                    "was not removed. If the instance does not run there, hard reboot it "
+                    "(`openstack server reboot --hard`), which unmaps its volumes from every "
+                    "other host, then delete it again; `sio-backend audit` lists the mapping."
                 ) from err
         return True
 

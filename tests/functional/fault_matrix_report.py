@@ -17,7 +17,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
     totals = dict.fromkeys(("cases", "passed", "xfail", "failed"), 0)
     for row in RESULTS:
         terminalreporter.write_line(
-            f"{row['flow']:<16} {row['calls']:>3} calls x {row['kinds']} faults: "
+            f"{row['flow']:<22} {row['calls']:>3} calls x {row['kinds']} faults: "
             f"{row['cases']:>4} cases, {row['passed']:>4} passed, "
             f"{row['xfail']:>3} xfail, {row['failed']:>3} failed "
             f"(raised: {row['raised']})"
@@ -28,6 +28,6 @@ def pytest_terminal_summary(terminalreporter) -> None:
         for key in totals:
             totals[key] += row[key]
     terminalreporter.write_line(
-        f"{'total':<16} {totals['cases']:>4} cases, {totals['passed']} passed, "
+        f"{'total':<22} {totals['cases']:>4} cases, {totals['passed']} passed, "
         f"{totals['xfail']} xfail, {totals['failed']} failed"
     )

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from device_io import read, write
+from fake_clock import FakeClock
 from oslo_config import cfg
 
 from sio_backend import conf as sio_conf
@@ -19,17 +20,6 @@ from sio_backend.simulator import Simulator
 
 GIB_KB = 1024 * 1024
 LOGIN = ("GET", "/api/login")
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 5000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def pool(client: GatewayClient) -> str:

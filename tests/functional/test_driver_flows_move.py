@@ -21,7 +21,7 @@ from nova.compute import task_states, vm_states
 from nova.virt.libvirt import driver as libvirt_driver
 from nova_hosts import IID, PATTERN, FlowTestCase, make_flavor
 
-from sio_backend import naming
+from sio_backend import exceptions, naming
 from sio_backend.exceptions import GatewayError
 
 CONF = nova.conf.CONF
@@ -191,19 +191,25 @@ class MoveFlowTestCase(FlowTestCase):
         self.assertFalse(cloud.domain_running(instance, "host2"))
         self.assert_ends_on(instance, "host1", {self.name(instance): (8, {"host1"})})
 
-    def test_a_failed_finish_resize_recovered_by_hard_reboot_can_be_deleted(self) -> None:
-        # nova's advice after a failed finish_resize: hard reboot the
-        # instance, now on the destination, in the old flavor.  The source's
-        # mapping is stale then, and the revert snapshot of no use.
+    def failed_finish_resize(self):
+        """An instance whose finish_resize on host2 failed: in ERROR there, in the old flavor."""
         cloud = self.cloud
         instance = cloud.spawn(cloud.new_instance(make_flavor()))
-        root, snap = self.name(instance), self.snapshot_name(instance)
         write(cloud.device(instance), 0, MARK)
         migration = cloud.migration("host1", "host2")
         disk_info = cloud.resize_instance(instance, make_flavor("big", 16), migration)
         cloud.simulator.faults.fail_next(method="POST", path="/action/setVolumeSize")
         self.assertRaises(GatewayError, cloud.finish_resize, instance, migration, disk_info)
         instance.flavor, instance.vm_state = instance.old_flavor, vm_states.ERROR
+        return instance
+
+    def test_a_failed_finish_resize_recovered_by_hard_reboot_can_be_deleted(self) -> None:
+        # nova's advice after a failed finish_resize: hard reboot the
+        # instance, now on the destination, in the old flavor.  The source's
+        # mapping is stale then, and the revert snapshot of no use.
+        cloud = self.cloud
+        instance = self.failed_finish_resize()
+        root, snap = self.name(instance), self.snapshot_name(instance)
         cloud.assert_state(instance, {root: (8, {"host1", "host2"}), snap: (8, set())})
 
         cloud.reboot_hard(instance, host="host2")
@@ -212,6 +218,26 @@ class MoveFlowTestCase(FlowTestCase):
         self.assertEqual(MARK, read(cloud.device(instance, host="host2"), 0, len(MARK)))
         self.assertTrue(cloud.domain_running(instance, "host2"))
 
+        cloud.delete(instance, "host2")
+        cloud.assert_state(instance, {})
+
+    def test_deleting_after_a_failed_finish_resize_keeps_the_disk_the_source_still_maps(
+        self,
+    ) -> None:
+        # The source's mapping may be a guest still running there, so the
+        # delete refuses the root rather than pulling it away; the error says
+        # how to end it, and following it loses nothing.
+        cloud = self.cloud
+        instance = self.failed_finish_resize()
+        root = self.name(instance)
+        error = self.assertRaises(exceptions.VolumeConflict, cloud.delete, instance, "host2")
+        self.assertIn(root, str(error))
+        self.assertIn("reboot --hard", str(error))
+        cloud.assert_state(instance, {root: (8, {"host1"})})
+
+        instance.vm_state = vm_states.ERROR
+        cloud.reboot_hard(instance, host="host2")
+        self.assertEqual(MARK, read(cloud.device(instance, host="host2"), 0, len(MARK)))
         cloud.delete(instance, "host2")
         cloud.assert_state(instance, {})
 
@@ -233,13 +259,7 @@ class MoveFlowTestCase(FlowTestCase):
         # resize must not take it for its own, or a revert loses what the
         # guest wrote in between.
         cloud = self.cloud
-        instance = cloud.spawn(cloud.new_instance(make_flavor()))
-        write(cloud.device(instance), 0, MARK)
-        migration = cloud.migration("host1", "host2")
-        disk_info = cloud.resize_instance(instance, make_flavor("big", 16), migration)
-        cloud.simulator.faults.fail_next(method="POST", path="/action/setVolumeSize")
-        self.assertRaises(GatewayError, cloud.finish_resize, instance, migration, disk_info)
-        instance.flavor, instance.vm_state = instance.old_flavor, vm_states.ERROR
+        instance = self.failed_finish_resize()
         cloud.reboot_hard(instance, host="host2")
         instance.vm_state = vm_states.ACTIVE
         write(cloud.device(instance, host="host2"), 0, LATER)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from fake_clock import FakeClock
 
 from sio_backend import exceptions, naming
 from sio_backend.flavor import DiskPlacement
@@ -21,17 +22,6 @@ from sio_backend.storage import SDC_RECHECK_S, GiB, Storage
 IID = "func"
 PLACEMENT = DiskPlacement("pd1", "sp1", thin=True)
 SDC_READ = ("GET", "/api/instances/Sdc::{id}")
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

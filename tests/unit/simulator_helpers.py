@@ -13,24 +13,12 @@ from typing import Any
 
 import pytest
 import requests
+from fake_clock import FakeClock
 
 from sio_backend.simulator import Simulator
 
 TIMEOUT = 10
 GIB_KB = 1024 * 1024
-
-
-class FakeClock:
-    """A monotonic clock tests move by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Gateway:
