@@ -1142,15 +1142,20 @@ class GatewayClient:
             raise error  # noqa: B904 - the original failure is the one to report
         raise error
 
-    def map_volume(self, volume_id: str, sdc_id: str, *, allow_multiple: bool = True) -> None:
-        """Map to an SDC; multiple mappings stay allowed for live migration."""
+    def map_volume(self, volume_id: str, sdc_id: str, *, allow_multiple: bool = True) -> bool:
+        """Map to an SDC; multiple mappings stay allowed for live migration.
+
+        False when the gateway says the mapping was there already, so that a
+        caller rolling back undoes only a mapping its own call made.
+        """
         body = {"sdcId": sdc_id, "allowMultipleMappings": allow_multiple}
         try:
             self._request("POST", self._volume_path(volume_id, "addMappedSdc"), body)
         except AlreadyMapped:
-            return
+            return False
         except GatewayError as error:
             self._confirm(error, volume_id, lambda volume: sdc_id in volume.mapped_sdc_ids)
+        return True
 
     def unmap_volume(self, volume_id: str, sdc_id: str | None = None) -> None:
         """Unmap from one SDC, or from all when ``sdc_id`` is None."""

@@ -289,22 +289,22 @@ class Storage:
         """Map the volume to this host, apply QoS, and wait for its device.
 
         The gateway is asked to map unless both the volume's view and this
-        host's device say it is mapped; a failure undoes only a mapping that
-        neither showed before, so never one something here may be using.
+        host's device say it is mapped; a failure undoes only a mapping this
+        call made (the gateway says whether it was there already), so never
+        one something here may be using.
         """
         self.ensure_ours(volume, "map")
         sdc = self.connected_sdc()
         with self._volume_lock(volume.id):
-            present = self._device_present(volume.id)
-            seen_mapped = sdc.id in volume.mapped_sdc_ids
-            if not (present and seen_mapped):
-                self.client.map_volume(volume.id, sdc.id, allow_multiple=True)
+            mapped_here = False
+            if not (self._device_present(volume.id) and sdc.id in volume.mapped_sdc_ids):
+                mapped_here = self.client.map_volume(volume.id, sdc.id, allow_multiple=True)
             try:
                 if placement is not None:
                     self._apply_qos(volume, sdc.id, placement)
                 return self._wait_for_device(volume)
             except BaseException:
-                if not (present or seen_mapped):
+                if mapped_here:
                     LOG.warning("Rolling back the mapping of %s to this host", volume.name)
                     self._unmap_quietly(volume, sdc.id)
                 raise

@@ -169,9 +169,9 @@ def test_map_unmap_with_devices_on_both_hosts(
 ) -> None:
     host1, host2 = simulator.sdcs["host1"], simulator.sdcs["host2"]
     volume = gateway_client.create_volume("shared", pool(gateway_client), 8, thin=True)
-    gateway_client.map_volume(volume.id, host1.id)
-    gateway_client.map_volume(volume.id, host1.id)  # already mapped: fine
-    gateway_client.map_volume(volume.id, host2.id)
+    assert gateway_client.map_volume(volume.id, host1.id) is True
+    assert gateway_client.map_volume(volume.id, host1.id) is False  # already mapped: fine
+    assert gateway_client.map_volume(volume.id, host2.id) is True
     assert gateway_client.get_volume(volume.id).mapped_sdc_ids == {host1.id, host2.id}
     write(host1.device_path(volume.id), 4096, b"live migration")
     assert read(host2.device_path(volume.id), 4096, 14) == b"live migration"

@@ -293,6 +293,25 @@ def test_a_failed_attach_keeps_the_mapping_another_attach_made(hosts, simulator,
     assert state(simulator, volume.id) == (True, {"host1"}, {"host1"})
 
 
+def test_a_failed_attach_with_a_view_older_than_a_detach_undoes_its_own_mapping(
+    hosts, simulator, monkeypatch
+):
+    host = hosts["host1"]
+    volume = new_volume(host)
+    host.attach(volume)
+    seen_mapped = host.get(volume.id)
+    host.detach(seen_mapped)  # the view still says mapped; the gateway maps it again
+
+    def refuse(*_args, **_kwargs):
+        raise exceptions.BadRequest("injected QoS failure")
+
+    monkeypatch.setattr(host.client, "set_sdc_limits", refuse)
+    qos = DiskPlacement("pd1", "sp1", thin=False, iops_limit=1000)
+    with pytest.raises(exceptions.BadRequest):
+        host.attach(seen_mapped, qos)
+    assert state(simulator, volume.id) == (True, set(), set())
+
+
 def test_a_map_on_another_host_during_a_remove_keeps_the_volume(hosts, simulator, monkeypatch):
     host1, host2 = hosts["host1"], hosts["host2"]
     volume = new_volume(host1)
