@@ -278,10 +278,8 @@ def test_an_attach_with_a_view_older_than_a_detach_maps_again(hosts, simulator):
     assert state(simulator, volume.id) == (True, {"host1"}, {"host1"})
 
 
-def test_a_failed_attach_keeps_the_mapping_another_attach_made(hosts, simulator, monkeypatch):
-    host = hosts["host1"]
-    volume = new_volume(host)  # a view from before the first attach: not mapped
-    host.attach(volume)
+def attach_refused_by_qos(host: Storage, volume, monkeypatch) -> None:
+    """An attach that fails after its map call: the gateway refuses the QoS limits."""
 
     def refuse(*_args, **_kwargs):
         raise exceptions.BadRequest("injected QoS failure")
@@ -290,6 +288,13 @@ def test_a_failed_attach_keeps_the_mapping_another_attach_made(hosts, simulator,
     qos = DiskPlacement("pd1", "sp1", thin=False, iops_limit=1000)
     with pytest.raises(exceptions.BadRequest):
         host.attach(volume, qos)
+
+
+def test_a_failed_attach_keeps_the_mapping_another_attach_made(hosts, simulator, monkeypatch):
+    host = hosts["host1"]
+    volume = new_volume(host)  # a view from before the first attach: not mapped
+    host.attach(volume)
+    attach_refused_by_qos(host, volume, monkeypatch)
     assert state(simulator, volume.id) == (True, {"host1"}, {"host1"})
 
 
@@ -301,14 +306,7 @@ def test_a_failed_attach_with_a_view_older_than_a_detach_undoes_its_own_mapping(
     host.attach(volume)
     seen_mapped = host.get(volume.id)
     host.detach(seen_mapped)  # the view still says mapped; the gateway maps it again
-
-    def refuse(*_args, **_kwargs):
-        raise exceptions.BadRequest("injected QoS failure")
-
-    monkeypatch.setattr(host.client, "set_sdc_limits", refuse)
-    qos = DiskPlacement("pd1", "sp1", thin=False, iops_limit=1000)
-    with pytest.raises(exceptions.BadRequest):
-        host.attach(seen_mapped, qos)
+    attach_refused_by_qos(host, seen_mapped, monkeypatch)
     assert state(simulator, volume.id) == (True, set(), set())
 
 
