@@ -53,6 +53,23 @@ IMAGE_ID = "155d900f-4e14-4e4c-a73d-069cbf4541e6"
 PATTERN = b"\x5a" * units.Mi  # written by the image at 4 MiB
 
 
+def configure(config, tmp: Path, *, installation_id: str = IID, provisioning: str = "thin") -> None:
+    """Set the options a host of this harness runs with.
+
+    ``config`` is how the caller sets options: an oslo config fixture's
+    ``config`` or a nova test case's ``flags`` (same signature).
+    """
+    config(images_type="sio", group="libvirt")
+    config(lock_path=str(tmp / "locks"), group="oslo_concurrency")
+    config(
+        installation_identifier=installation_id,
+        default_protection_domain_name="pd1",
+        default_storage_pool_name="sp1",
+        default_provisioning_type=provisioning,
+        group="scaleio",
+    )
+
+
 def make_image(path: Path, size_mb: int = 1024) -> Path:
     """A qcow2 image of ``size_mb`` MiB (at least 8) with PATTERN at 4 MiB."""
     if size_mb < 8:

@@ -31,7 +31,15 @@ from oslo_utils import units
 from sio_backend import naming
 from sio_backend.cmd import main as sio_backend_command
 from sio_backend.demo import domain_xml
-from sio_backend.demo.cloud import CONF, IID, PATTERN, Cloud, CloudFixture, make_flavor
+from sio_backend.demo.cloud import (
+    CONF,
+    IID,
+    PATTERN,
+    Cloud,
+    CloudFixture,
+    configure,
+    make_flavor,
+)
 
 MARKER = b"written by sio-backend demo\n".ljust(4096, b".")
 MARKER_OFFSET = 64 * units.Mi
@@ -119,15 +127,7 @@ class _Nova(fixtures.Fixture):
     def _setUp(self) -> None:
         objects.register_all()
         conf = self.useFixture(nova_fixtures.ConfFixture(CONF))  # nova's defaults, no files
-        conf.config(images_type="sio", group="libvirt")
-        conf.config(lock_path=str(self.tmp / "locks"), group="oslo_concurrency")
-        conf.config(
-            installation_identifier=IID,
-            default_protection_domain_name="pd1",
-            default_storage_pool_name="sp1",
-            default_provisioning_type="thick",
-            group="scaleio",
-        )
+        configure(conf.config, self.tmp, provisioning="thick")
         # qcow2 uploads only the data written, not the 16 GiB of the root disk.
         conf.config(snapshot_image_format="qcow2", group="libvirt")
         os_brick.setup(CONF)  # after lock_path, which it takes its own from

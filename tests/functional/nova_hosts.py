@@ -21,6 +21,7 @@ from sio_backend.demo.cloud import (
     Cloud,
     CloudFixture,
     FileGlance,
+    configure,
     make_flavor,
     make_image,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "CloudFixture",
     "FileGlance",
     "FlowTestCase",
+    "configure",
     "make_flavor",
     "make_image",
 ]
@@ -48,13 +50,5 @@ class FlowTestCase(nova_support.NovaTestCase):
     def setUp(self) -> None:
         super().setUp()
         tmp = Path(self.useFixture(fixtures.TempDir()).path)
-        self.flags(images_type="sio", group="libvirt")
-        self.flags(lock_path=str(tmp / "locks"), group="oslo_concurrency")
-        self.flags(
-            installation_identifier=IID,
-            default_protection_domain_name="pd1",
-            default_storage_pool_name="sp1",
-            default_provisioning_type="thin",
-            group="scaleio",
-        )
+        configure(self.flags, tmp)
         self.cloud = self.useFixture(CloudFixture(tmp, image_size_mb=self.IMAGE_SIZE_MB)).cloud

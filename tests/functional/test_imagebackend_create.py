@@ -24,6 +24,7 @@ from oslo_config import fixture as config_fixture
 from oslo_utils import units
 
 from sio_backend import exceptions, privileged, storage
+from sio_backend.demo.cloud import configure
 from sio_backend.imagebackend import ScaleIOImage
 from sio_backend.simulator.host import simulated_storage
 
@@ -40,15 +41,7 @@ def nova_conf(tmp_path: Path):
     fixture = config_fixture.Config(CONF)
     fixture.setUp()
     fixture.config(instances_path=str(tmp_path / "instances"), host="host1")
-    fixture.config(images_type="sio", group="libvirt")
-    fixture.config(lock_path=str(tmp_path / "locks"), group="oslo_concurrency")
-    fixture.config(
-        installation_identifier=IID,
-        default_protection_domain_name="pd1",
-        default_storage_pool_name="sp1",
-        default_provisioning_type="thick",
-        group="scaleio",
-    )
+    configure(fixture.config, tmp_path, installation_id=IID, provisioning="thick")
     yield fixture
     fixture.cleanUp()
 
