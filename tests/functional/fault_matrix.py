@@ -53,6 +53,25 @@ def route_pattern(template: str) -> re.Pattern[str]:
     return re.compile(re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(template)))
 
 
+class CallTarget:
+    """The k-th request of one route, counted as requests go by."""
+
+    def __init__(self, method: str, route: str, occurrence: int) -> None:
+        self.method = method
+        self.pattern = route_pattern(route)
+        self.occurrence = occurrence
+        self.seen = 0
+        self.hit = False
+
+    def reached(self, method: str, path: str) -> bool:
+        """True for the request that is the target, once."""
+        if self.hit or method != self.method or not self.pattern.fullmatch(path):
+            return False
+        self.seen += 1
+        self.hit = self.seen == self.occurrence
+        return self.hit
+
+
 class Injector:
     """Arms one fault just before the k-th request of one route reaches the simulator."""
 
@@ -60,9 +79,8 @@ class Injector:
         self.simulator = simulator
         self.faults = simulator.faults
         self.lock = threading.Lock()
-        self.target: tuple[str, re.Pattern[str], int, str] | None = None
-        self.seen = 0
-        self.fired = False
+        self.target: CallTarget | None = None
+        self.kind = ""
         original = self.faults.plan
 
         def plan(method: str, path: str):
@@ -71,10 +89,13 @@ class Injector:
 
         self.faults.plan = plan
 
+    @property
+    def fired(self) -> bool:
+        return self.target is not None and self.target.hit
+
     def arm(self, method: str, route: str, occurrence: int, kind: str) -> None:
         with self.lock:
-            self.target = (method, route_pattern(route), occurrence, kind)
-            self.seen, self.fired = 0, False
+            self.target, self.kind = CallTarget(method, route, occurrence), kind
 
     def disarm(self) -> None:
         with self.lock:
@@ -83,15 +104,9 @@ class Injector:
 
     def _maybe_arm(self, method: str, path: str) -> None:
         with self.lock:
-            if self.target is None or self.fired:
+            if self.target is None or not self.target.reached(method, path):
                 return
-            target_method, pattern, occurrence, kind = self.target
-            if method != target_method or not pattern.fullmatch(path):
-                return
-            self.seen += 1
-            if self.seen != occurrence:
-                return
-            self.fired = True
+            kind = self.kind
         exact = f"^{re.escape(path)}/?$"
         if kind == "error":
             self.faults.fail_next(
@@ -185,19 +200,23 @@ class MatrixTestCase(FlowTestCase):
         self.phase = name
         step()
 
+    def baseline(self, flow, check_end: Callable[[object], None] = lambda _instance: None):
+        """The gateway calls of the flow's fault-free run, the second one: caches warm."""
+        for _warm in range(2):
+            instance = flow.setup()
+            self.cloud.simulator.reset_log()
+            flow.run(instance)
+            calls = self.calls()
+            check_end(instance)
+            flow.teardown(instance)
+        self.assertTrue(calls, f"{flow.name} made no gateway call")
+        return calls
+
     # -- the matrix ---------------------------------------------------------------
 
     def run_matrix(self, flow: Flow, xfail: dict | None = None) -> None:
         xfail = xfail or {}
-        cloud = self.cloud
-        for _warm in range(2):  # the second run is the baseline: caches warm
-            instance = flow.setup()
-            cloud.simulator.reset_log()
-            flow.run(instance)
-            baseline = self.calls()
-            flow.check_end(instance)
-            flow.teardown(instance)
-        self.assertTrue(baseline, f"{flow.name} made no gateway call")
+        baseline = self.baseline(flow, flow.check_end)
         failures, passed, xfailed, raised, details = [], 0, 0, Counter(), []
         for index, (method, route) in enumerate(baseline):
             occurrence = baseline[: index + 1].count((method, route))

@@ -25,14 +25,13 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import re
 import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from device_io import write
-from fault_matrix import MARK, MARK_AT, SKIPPED_ROUTES, MatrixTestCase, route_pattern
+from fault_matrix import MARK, MARK_AT, CallTarget, MatrixTestCase
 from nova.compute import task_states, vm_states
 from nova_hosts import HOSTS, IID, PATTERN, make_flavor
 from operator_conf import write_nova_conf
@@ -66,8 +65,7 @@ class CrashInjector:
 
     def __init__(self, cloud) -> None:
         self.cloud = cloud
-        self.target: tuple[str, re.Pattern[str], int] | None = None
-        self.seen = 0
+        self.target: CallTarget | None = None
         self.crashed: str | None = None
         for host in HOSTS:
             self._wrap(host, cloud.storage(host).client)
@@ -79,27 +77,17 @@ class CrashInjector:
             if self.crashed == host:
                 raise Crash(f"{host} is down")
             response = send(method, path, body, auth)
-            if self._hit(method, path.split("?")[0].rstrip("/")):
+            if self.target is not None and self.target.reached(
+                method, path.split("?")[0].rstrip("/")
+            ):
                 self.crashed = host
                 raise Crash(f"{host} died after {method} {path}")
             return response
 
         client._send = crashing_send
 
-    def _hit(self, method: str, path: str) -> bool:
-        if self.target is None:
-            return False
-        target_method, pattern, occurrence = self.target
-        if method != target_method or not pattern.fullmatch(path):
-            return False
-        self.seen += 1
-        if self.seen != occurrence:
-            return False
-        self.target = None
-        return True
-
     def arm(self, method: str, route: str, occurrence: int) -> None:
-        self.target, self.seen, self.crashed = (method, route_pattern(route), occurrence), 0, None
+        self.target, self.crashed = CallTarget(method, route, occurrence), None
 
     def restart(self) -> str | None:
         """Bring the crashed host back (fresh Storage and client); which host it was."""
@@ -206,17 +194,7 @@ class CrashPointsTestCase(MatrixTestCase):
 
     def run_crashes(self, flow: CrashFlow) -> None:
         cloud = self.cloud
-        for _warm in range(2):  # the second run is the baseline: caches warm
-            instance = flow.setup()
-            cloud.simulator.reset_log()
-            flow.run(instance)
-            baseline = [
-                (e.method, e.route)
-                for e in cloud.simulator.request_log
-                if e.route not in SKIPPED_ROUTES
-            ]
-            flow.teardown(instance)
-        self.assertTrue(baseline, f"{flow.name} made no gateway call")
+        baseline = self.baseline(flow)
         failures, cases = [], 0
         for index, (method, route) in enumerate(baseline):
             if is_read(method, route):
