@@ -104,14 +104,13 @@ class InstanceVolumes:
     def rescue_disks(self) -> list[Volume]:
         return self._find(self._rescue_names())
 
-    def resize_snapshot(self) -> Volume | None:
-        name = naming.derived_volume_name(
-            self.storage.installation_id,
-            self.instance.uuid,
-            ROOT,
-            naming.VolumeKind.RESIZE_SNAPSHOT,
+    def _root_derived_name(self, kind: naming.VolumeKind) -> str:
+        return naming.derived_volume_name(
+            self.storage.installation_id, self.instance.uuid, ROOT, kind
         )
-        return self.storage.find(name)
+
+    def resize_snapshot(self) -> Volume | None:
+        return self.storage.find(self._root_derived_name(naming.VolumeKind.RESIZE_SNAPSHOT))
 
     # -- acting -------------------------------------------------------------
 
@@ -157,12 +156,7 @@ class InstanceVolumes:
             raise failures[0]
 
     def glance_snapshot_name(self) -> str:
-        return naming.derived_volume_name(
-            self.storage.installation_id,
-            self.instance.uuid,
-            ROOT,
-            naming.VolumeKind.IMAGE_SNAPSHOT,
-        )
+        return self._root_derived_name(naming.VolumeKind.IMAGE_SNAPSHOT)
 
     def remove_glance_snapshot(self) -> None:
         """Remove the snapshot an interrupted upload to Glance left, mapped or not.
