@@ -30,7 +30,8 @@ gateway_opts = [
         "rest_server_password",
         secret=True,
         help="Password for the PowerFlex gateway user. Never logged. Leave unset when "
-        "rest_server_password_file is used.",
+        "rest_server_password_file is used. Like every option it can also come from the "
+        "environment of nova-compute, as OS_SCALEIO__REST_SERVER_PASSWORD.",
     ),
     cfg.StrOpt(
         "rest_server_password_file",

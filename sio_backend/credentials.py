@@ -1,10 +1,12 @@
-"""The gateway password: from nova.conf, or from a file only its owner can read.
+"""The gateway password: from nova.conf, the environment, or a file only its owner can read.
 
 nova.conf is often readable by more than nova-compute (config management,
 support bundles, other OpenStack services' groups), so the password can live
 in a separate file instead.  The file is refused unless its mode keeps group
 and others out: a password that anyone on the host could read is a leak
-that would otherwise go unnoticed.
+that would otherwise go unnoticed.  oslo.config also reads every option
+from the environment (``OS_SCALEIO__REST_SERVER_PASSWORD``), which suits
+containers whose secrets arrive as variables.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import os
 import stat
 
+from oslo_config import cfg
 from oslo_log import log as logging
 
 from sio_backend.exceptions import ConfigurationError
@@ -20,6 +23,7 @@ LOG = logging.getLogger(__name__)
 
 _IN_NOVA_CONF = "[scaleio] rest_server_password"  # option names, for messages
 _IN_FILE = "[scaleio] rest_server_password_file"
+_IN_ENVIRONMENT = "OS_SCALEIO__REST_SERVER_PASSWORD"
 _GROUP_OR_OTHERS = stat.S_IRWXG | stat.S_IRWXO  # 0o077
 
 
@@ -69,3 +73,15 @@ def gateway_password(password: str | None, password_file: str | None) -> str:
             "cannot be used without it"
         )
     return password
+
+
+def password_source(conf: cfg.ConfigOpts) -> str:
+    """Where the password was read from, for operators (never the password itself)."""
+    if conf.scaleio.rest_server_password_file:
+        return f"the file {conf.scaleio.rest_server_password_file} ({_IN_FILE})"
+    location = conf.get_location("rest_server_password", "scaleio")
+    if location.location is cfg.Locations.environment:
+        return f"the environment variable {_IN_ENVIRONMENT}"
+    if location.location is cfg.Locations.user and location.detail:
+        return f"{_IN_NOVA_CONF} in {location.detail}"
+    return _IN_NOVA_CONF

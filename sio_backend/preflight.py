@@ -20,7 +20,7 @@ from collections.abc import Callable
 from oslo_config import cfg
 from oslo_upgradecheck.upgradecheck import Code, Result, UpgradeCommands
 
-from sio_backend import exceptions, nova_compat
+from sio_backend import credentials, exceptions, nova_compat
 from sio_backend.client import KB_PER_GB, GatewayClient, Sdc, StoragePool
 from sio_backend.sdc import BY_ID_DIR, Connector, LocalSdc
 from sio_backend.sizing import GRANULARITY_GB
@@ -192,7 +192,10 @@ class Preflight(UpgradeCommands):
         for option in self.group:  # reading each option validates its value
             getattr(self.group, option)
         self.client()
-        return _success("[scaleio] has every required option and every value is valid.")
+        return _success(
+            "[scaleio] has every required option and every value is valid; the gateway "
+            f"password comes from {credentials.password_source(self.conf)}."
+        )
 
     @_check
     def check_installation_identifier(self) -> Result:

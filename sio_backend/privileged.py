@@ -1,8 +1,9 @@
 """The few operations that must run as root: writing and reading devices.
 
 Kept in one small module with its own privsep context, as os-brick does,
-so what runs privileged is easy to audit.  The context needs the rootwrap
-filter shown in docs/install.rst.
+so what runs privileged is easy to audit.  nova-compute starts the daemon
+through rootwrap: etc/rootwrap.d/sio_backend.filters is the filter, and
+docs/install.rst ("Privileged operations") says where it goes.
 """
 
 from __future__ import annotations

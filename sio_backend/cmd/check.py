@@ -1,13 +1,15 @@
 """``sio-backend check``: preflight of this host, in the style of ``nova-status upgrade check``.
 
-Exit status: 0 when every check succeeds, 1 when the worst is a warning,
-2 when any check fails (oslo.upgradecheck's codes).
+Exit status as nova-status's: 0 when every check succeeds, 1 when the worst
+is a warning, 2 when any check fails (oslo.upgradecheck's codes), and 255
+when a check itself broke (a bug to report, not a verdict on the host).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from typing import Any
 
 from oslo_config import cfg
@@ -19,6 +21,9 @@ from sio_backend.cmd.config import add_config_arguments, load_config
 from sio_backend.sdc import BY_ID_DIR
 
 COLUMNS = (("check", "Check"), ("result", "Result"), ("details", "Details"))
+# oslo.upgradecheck's main() (nova-status) answers an unexpected error with 255,
+# out of the range of the check codes.
+UNEXPECTED_ERROR = 255
 
 
 def register(subparsers: Any) -> None:
@@ -49,6 +54,9 @@ def run(arguments: argparse.Namespace) -> int:
     checks = preflight.Preflight(conf, device_dir=arguments.device_dir)
     try:
         results = checks.run()
+    except Exception:
+        sys.stderr.write(f"sio-backend check: Error:\n{traceback.format_exc()}")
+        return UNEXPECTED_ERROR
     finally:
         checks.close()
     rows = [

@@ -18,7 +18,7 @@ import argparse
 import sys
 from typing import Any
 
-from sio_backend.cmd import output
+from sio_backend.cmd import extras, output
 
 COLUMNS = (("disk", "Disk"), ("name", "Volume"), ("size_gb", "GiB"), ("mapped_to", "Mapped to"))
 _ROUTES_SHOWN = 4
@@ -101,7 +101,10 @@ def _summary(report) -> str:
 def run(arguments: argparse.Namespace) -> int:
     if arguments.image_size_mb < 8:
         return output.error("demo", "--image-size-mb must be at least 8")
-    from sio_backend.demo import scenario  # noqa: PLC0415 - needs nova, an optional extra
+    problem = extras.missing("demo")
+    if problem:
+        return output.error("demo", problem)
+    from sio_backend.demo import scenario  # noqa: PLC0415 - needs the demo extra
 
     report = scenario.run(arguments.image_size_mb, arguments.keep, _Printer(arguments.format))
     if arguments.format == "json":

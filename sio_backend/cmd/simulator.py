@@ -12,9 +12,12 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sio_backend.simulator import Simulator
+from sio_backend.cmd import extras, output
+
+if TYPE_CHECKING:
+    from sio_backend.simulator import Simulator
 
 
 def register(subparsers: Any) -> None:
@@ -63,6 +66,11 @@ def register(subparsers: Any) -> None:
 
 
 def run(arguments: argparse.Namespace) -> int:
+    problem = extras.missing("simulator")
+    if problem:
+        return output.error("simulator", problem)
+    from sio_backend.simulator import Simulator  # noqa: PLC0415 - needs the simulator extra
+
     stop = threading.Event()
 
     def request_stop(signum: int, frame: Any) -> None:

@@ -18,6 +18,7 @@ import trustme
 from operator_conf import write_nova_conf
 
 from sio_backend.cmd.main import main
+from sio_backend.preflight import Preflight
 
 
 @pytest.fixture
@@ -257,3 +258,47 @@ def test_console_script_in_a_subprocess(tmp_path, simulator, host1):
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[0].split() == ["Check", "Result", "Details"]
     assert sum("Success" in line for line in done.stdout.splitlines()) == 15
+
+
+def test_a_check_that_breaks_exits_255_as_nova_status(
+    tmp_path, simulator, host1, capsys, monkeypatch
+):
+    """An unexpected error is no verdict on the host: 255 with the traceback, as nova-status."""
+
+    def broken(self):
+        raise RuntimeError("a bug in a check")
+
+    monkeypatch.setattr(Preflight, "run", broken)
+    conf = write_nova_conf(tmp_path / "nova.conf", simulator, guid=host1.guid)
+    status = main(["check", "--config-file", str(conf), "--device-dir", str(host1.by_id_dir)])
+    assert status == 255
+    err = capsys.readouterr().err
+    assert "Error:" in err
+    assert "RuntimeError: a bug in a check" in err
+
+
+def configuration_check(conf, host1, capsys):
+    """The Configuration check's details, and everything ``check`` printed."""
+    argv = ["check", "--config-file", str(conf), "--device-dir", str(host1.by_id_dir)]
+    status = main([*argv, "-f", "json"])
+    out = capsys.readouterr().out
+    details = {c["check"]: c["details"] for c in json.loads(out)["checks"]}
+    assert status == 0, details
+    return details["Configuration"], out
+
+
+def test_the_password_source_is_named_the_password_never(tmp_path, simulator, host1, capsys):
+    conf = write_nova_conf(tmp_path / "nova.conf", simulator, guid=host1.guid)
+    details, out = configuration_check(conf, host1, capsys)
+    assert f"password comes from [scaleio] rest_server_password in {conf}" in details
+    assert simulator.password not in out
+
+
+def test_a_password_from_the_environment_is_named(tmp_path, simulator, host1, capsys, monkeypatch):
+    monkeypatch.setenv("OS_SCALEIO__REST_SERVER_PASSWORD", simulator.password)
+    conf = write_nova_conf(
+        tmp_path / "nova.conf", simulator, guid=host1.guid, rest_server_password=None
+    )
+    details, out = configuration_check(conf, host1, capsys)
+    assert "comes from the environment variable OS_SCALEIO__REST_SERVER_PASSWORD" in details
+    assert simulator.password not in out

@@ -150,3 +150,11 @@ def test_the_client_refuses_a_world_readable_file_before_any_request(gateway, tm
         client_mod.GatewayClient.from_config(conf)
 
     assert gateway.request_history == []
+
+
+def test_password_source_names_the_file(tmp_path):
+    path = password_file(tmp_path)
+    conf = configured(rest_server_password_file=str(path))
+    assert credentials.password_source(conf) == (
+        f"the file {path} ([scaleio] rest_server_password_file)"
+    )
