@@ -536,6 +536,9 @@ class CloudFixture(fixtures.Fixture):
 
     def _setUp(self) -> None:
         self.useFixture(nova_fixtures.LibvirtFixture())
+        # The host's control groups, as nova's ServersTestBase does: otherwise what
+        # the guest XML gets depends on the cgroup layout of the machine under test.
+        self.useFixture(nova_fixtures.CGroupsFixture())
         # Privileged helpers run in this (root) process, as nova's PrivsepFixture does.
         for context in (nova.privsep.sys_admin_pctxt, privileged.sys_admin_pctxt):
             self.useFixture(fixtures.MockPatchObject(context, "client_mode", False))
