@@ -23,15 +23,12 @@ from typing import Any
 from sio_backend.simulator.admin import AdminApi
 from sio_backend.simulator.devices import DeviceManager
 from sio_backend.simulator.faults import FaultInjector
+from sio_backend.simulator.objects import MAX_SNAPSHOTS_PER_VTREE, MEDIUM_GRANULARITY
 from sio_backend.simulator.requestlog import LoggedRequest, RequestLog
 from sio_backend.simulator.routes import GatewayApi
 from sio_backend.simulator.server import GatewayHTTPServer, Pipeline
 from sio_backend.simulator.sessions import SessionStore
-from sio_backend.simulator.state import (
-    MAX_SNAPSHOTS_PER_VTREE,
-    MEDIUM_GRANULARITY,
-    GatewayState,
-)
+from sio_backend.simulator.state import GatewayState
 from sio_backend.simulator.tls import server_context
 
 

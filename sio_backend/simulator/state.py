@@ -18,136 +18,34 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
-from sio_backend.simulator import errors
-
-GIB_KB = 1024 * 1024
-GRANULARITY_KB = 8 * GIB_KB
-MAX_NAME_LENGTH = 31
-MAX_SNAPSHOTS_PER_VTREE = 126
-SPARE_PERCENTAGE = 10
-
-THIN = "ThinProvisioned"
-THICK = "ThickProvisioned"
-SNAPSHOT = "Snapshot"
-MEDIUM_GRANULARITY = "MediumGranularity"
-FINE_GRANULARITY = "FineGranularity"
-REMOVE_MODES = ("ONLY_ME", "INCLUDING_DESCENDANTS", "DESCENDANTS_ONLY", "WHOLE_VTREE")
-CONVERSIONS = ("NoConversion", "ThickToThin", "ThinToThick")
+from sio_backend.simulator import errors, statistics
+from sio_backend.simulator.dataplane import DataPlane, NoDataPlane
+from sio_backend.simulator.objects import (
+    CONVERSIONS,
+    FINE_GRANULARITY,
+    GIB_KB,
+    GRANULARITY_KB,
+    MAX_NAME_LENGTH,
+    MAX_SNAPSHOTS_PER_VTREE,
+    MEDIUM_GRANULARITY,
+    REMOVE_MODES,
+    SNAPSHOT,
+    THICK,
+    THIN,
+    Mapping,
+    Migration,
+    ProtectionDomain,
+    Sdc,
+    StoragePool,
+    Volume,
+    VTree,
+    converted_type,
+)
 
 _PRINTABLE_NO_SPACE = re.compile(r"^[\x21-\x7e]+$")
 _FIRST_SDC_IP = ipaddress.IPv4Address("198.18.0.11")  # the benchmarking range, never routed
-
-
-class DataPlane(Protocol):
-    """What the model asks of the data side (volume files and SDC devices)."""
-
-    def create(self, volume_id: str, size_kb: int) -> None: ...
-    def extend(self, volume_id: str, size_kb: int) -> None: ...
-    def remove(self, volume_id: str) -> None: ...
-    def snapshot(self, source_id: str, snapshot_id: str) -> None: ...
-    def overwrite(self, target_id: str, source_id: str) -> None: ...
-    def allocated_kb(self, volume_id: str) -> int: ...
-    def add_sdc(self, sdc_id: str, name: str) -> None: ...
-    def attach(self, sdc_id: str, volume_id: str) -> None: ...
-    def detach(self, sdc_id: str, volume_id: str) -> None: ...
-
-
-class NoDataPlane:
-    """A data side that keeps nothing: the model alone, nothing ever written."""
-
-    def create(self, volume_id: str, size_kb: int) -> None:
-        pass
-
-    def extend(self, volume_id: str, size_kb: int) -> None:
-        pass
-
-    def remove(self, volume_id: str) -> None:
-        pass
-
-    def snapshot(self, source_id: str, snapshot_id: str) -> None:
-        pass
-
-    def overwrite(self, target_id: str, source_id: str) -> None:
-        pass
-
-    def allocated_kb(self, volume_id: str) -> int:
-        return 0
-
-    def add_sdc(self, sdc_id: str, name: str) -> None:
-        pass
-
-    def attach(self, sdc_id: str, volume_id: str) -> None:
-        pass
-
-    def detach(self, sdc_id: str, volume_id: str) -> None:
-        pass
-
-
-@dataclass
-class ProtectionDomain:
-    id: str
-    name: str
-
-
-@dataclass
-class StoragePool:
-    id: str
-    name: str
-    protection_domain_id: str
-    zero_padding: bool
-    data_layout: str
-    capacity_kb: int  # net (one copy) capacity users can fill
-
-
-@dataclass
-class Sdc:
-    id: str
-    name: str
-    guid: str
-    ip: str
-    connected: bool
-
-
-@dataclass
-class Mapping:
-    sdc_id: str
-    iops_limit: int = 0
-    bandwidth_limit_kbps: int = 0
-    access_mode: str = "ReadWrite"
-
-
-@dataclass
-class Volume:
-    id: str
-    name: str | None
-    size_kb: int
-    pool_id: str
-    vtree_id: str
-    volume_type: str
-    ancestor_id: str | None
-    creation_time: int
-    compression_method: str
-    mappings: dict[str, Mapping] = field(default_factory=dict)
-    snapshot_group_id: str | None = None
-
-
-@dataclass
-class Migration:
-    source_pool_id: str
-    destination_pool_id: str
-    conversion: str
-    completes_at: float
-
-
-@dataclass
-class VTree:
-    id: str
-    base_volume_id: str
-    pool_id: str
-    migration: Migration | None = None
 
 
 P = ParamSpec("P")
@@ -646,7 +544,7 @@ class GatewayState:
             raise errors.ALREADY_IN_DESTINATION.error(v4=self.v4)
         members = self.volumes(vtree_id=vtree.id)
         if destination.data_layout == FINE_GRANULARITY and any(
-            _converted_type(v.volume_type, conversion) == THICK for v in members
+            converted_type(v.volume_type, conversion) == THICK for v in members
         ):
             raise errors.NOT_SUPPORTED.error(
                 v4=self.v4,
@@ -667,65 +565,25 @@ class GatewayState:
             for volume in self._volumes.values():
                 if volume.vtree_id == vtree.id:
                     volume.pool_id = migration.destination_pool_id
-                    volume.volume_type = _converted_type(volume.volume_type, migration.conversion)
+                    volume.volume_type = converted_type(volume.volume_type, migration.conversion)
             vtree.migration = None
 
     # ------------------------------------------------------------ statistics
     @_locked
     def pool_statistics(self, pool_id: str) -> dict[str, int]:
-        """Capacity figures in KiB, raw ones counting both mirror copies."""
         pool = self.storage_pool(pool_id)
-        members = self.volumes(pool_id=pool.id)
-        thick = sum(v.size_kb for v in members if v.volume_type == THICK)
-        thin_provisioned = sum(v.size_kb for v in members if v.volume_type == THIN)
-        thin_used = sum(self._allocated_kb(v) for v in members if v.volume_type == THIN)
-        snap_used = sum(self._allocated_kb(v) for v in members if v.volume_type == SNAPSHOT)
-        in_use = min(pool.capacity_kb, thick + thin_used + snap_used)
-        unused = pool.capacity_kb - in_use
-        spare = 2 * pool.capacity_kb * SPARE_PERCENTAGE // (100 - SPARE_PERCENTAGE)
-        raw_total = 2 * pool.capacity_kb + spare
-        available = unused // GRANULARITY_KB * GRANULARITY_KB
-        vtree_ids = {v.vtree_id for v in members}
-        return {
-            "capacityLimitInKb": raw_total,
-            "maxCapacityInKb": raw_total,
-            "spareCapacityInKb": spare,
-            "capacityInUseInKb": 2 * in_use,
-            "unusedCapacityInKb": 2 * unused,
-            "thickCapacityInUseInKb": 2 * thick,
-            "thinCapacityInUseInKb": 2 * thin_used,
-            "thinCapacityAllocatedInKb": 2 * thin_provisioned,
-            "thinCapacityAllocatedInKm": 2 * thin_provisioned,
-            "snapCapacityInUseInKb": 2 * snap_used,
-            "snapCapacityInUseOccupiedInKb": 2 * snap_used,
-            "snapshotCapacityInKb": 2 * snap_used,
-            "netCapacityInUseInKb": in_use,
-            "netUnusedCapacityInKb": unused,
-            "netThickCapacityInUseInKb": thick,
-            "netThinCapacityInUseInKb": thin_used,
-            "netSnapshotCapacityInKb": snap_used,
-            "netMaxCapacityInKb": pool.capacity_kb,
-            "capacityAvailableForVolumeAllocationInKb": available,
-            "volumeAllocationLimitInKb": available,
-            "numOfVolumes": len(members),
-            "numOfSnapshots": sum(1 for v in members if v.volume_type == SNAPSHOT),
-            "numOfThickBaseVolumes": sum(1 for v in members if v.volume_type == THICK),
-            "numOfThinBaseVolumes": sum(1 for v in members if v.volume_type == THIN),
-            "numOfVtrees": len(vtree_ids),
-            "numOfMappedToAllVolumes": 0,
-            "numOfUnmappedVolumes": sum(1 for v in members if not v.mappings),
-        }
+        return statistics.pool_statistics(pool, self.volumes(pool_id=pool.id), self._allocated_kb)
 
     @_locked
     def protection_domain_statistics(self, pd_id: str) -> dict[str, int]:
         pools = self.storage_pools(self.protection_domain(pd_id).id)
-        totals = _sum_dicts(self.pool_statistics(p.id) for p in pools)
+        totals = statistics.sum_statistics(self.pool_statistics(p.id) for p in pools)
         totals["numOfStoragePools"] = len(pools)
         return totals
 
     @_locked
     def system_statistics(self) -> dict[str, int]:
-        totals = _sum_dicts(self.pool_statistics(p.id) for p in self._pools.values())
+        totals = statistics.sum_statistics(self.pool_statistics(p.id) for p in self._pools.values())
         totals["numOfProtectionDomains"] = len(self._domains)
         totals["numOfStoragePools"] = len(self._pools)
         totals["numOfSdc"] = len(self._sdcs)
@@ -734,32 +592,17 @@ class GatewayState:
     @_locked
     def volume_statistics(self, volume_id: str) -> dict[str, Any]:
         volume = self.volume(volume_id)
-        return {
-            "mappedSdcIds": list(volume.mappings),
-            "numOfMappedSdcs": len(volume.mappings),
-            "numOfChildVolumes": sum(
-                1 for v in self._volumes.values() if v.ancestor_id == volume.id
-            ),
-            "numOfDescendantVolumes": len(self._descendants(volume.id)),
-            "userDataReadBwc": {"numOccured": 0, "numSeconds": 0, "totalWeightInKb": 0},
-            "userDataWriteBwc": {"numOccured": 0, "numSeconds": 0, "totalWeightInKb": 0},
-        }
+        children = sum(1 for v in self._volumes.values() if v.ancestor_id == volume.id)
+        return statistics.volume_statistics(volume, children, len(self._descendants(volume.id)))
 
     @_locked
     def vtree_statistics(self, vtree_id: str) -> dict[str, int]:
         vtree = self.vtree(vtree_id)
-        members = self.volumes(vtree_id=vtree.id)
-        allocated = sum(
-            v.size_kb if v.volume_type == THICK else self._allocated_kb(v) for v in members
+        return statistics.vtree_statistics(
+            self.volumes(vtree_id=vtree.id),
+            self._volumes.get(vtree.base_volume_id),
+            self._allocated_kb,
         )
-        base = self._volumes.get(vtree.base_volume_id)
-        return {
-            "numOfVolumes": len(members),
-            "numOfSnapshots": sum(1 for v in members if v.volume_type == SNAPSHOT),
-            "netProvisionedAddressesInKb": allocated,
-            "baseNetCapacityInUseInKb": self._allocated_kb(base) if base else 0,
-            "netCapacityInUseInKb": allocated,
-        }
 
     def _allocated_kb(self, volume: Volume) -> int:
         return min(volume.size_kb, self._data.allocated_kb(volume.id))
@@ -782,19 +625,3 @@ class GatewayState:
             > self.pool_statistics(pool.id)["capacityAvailableForVolumeAllocationInKb"]
         ):
             raise errors.TOO_MUCH_THIN_CAPACITY.error(v4=self.v4)
-
-
-def _converted_type(volume_type: str, conversion: str) -> str:
-    if conversion == "ThickToThin" and volume_type == THICK:
-        return THIN
-    if conversion == "ThinToThick" and volume_type == THIN:
-        return THICK
-    return volume_type
-
-
-def _sum_dicts(items: Iterable[dict[str, int]]) -> dict[str, int]:
-    totals: dict[str, int] = {}
-    for item in items:
-        for key, value in item.items():
-            totals[key] = totals.get(key, 0) + value
-    return totals

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sio_backend.simulator.state import (
+from sio_backend.simulator.objects import (
     FINE_GRANULARITY,
-    GatewayState,
     ProtectionDomain,
     Sdc,
     StoragePool,
     Volume,
     VTree,
 )
+from sio_backend.simulator.state import GatewayState
 
 
 def version_info(api_version: str) -> str:

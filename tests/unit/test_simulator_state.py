@@ -7,15 +7,15 @@ from typing import Any
 import pytest
 
 from sio_backend.simulator.errors import SimulatorError
-from sio_backend.simulator.state import (
+from sio_backend.simulator.objects import (
     FINE_GRANULARITY,
     GIB_KB,
     MAX_SNAPSHOTS_PER_VTREE,
     SNAPSHOT,
     THICK,
     THIN,
-    GatewayState,
 )
+from sio_backend.simulator.state import GatewayState
 
 pytest_plugins = ["simulator_helpers"]
 
