@@ -21,11 +21,12 @@ from typing import ParamSpec, TypeVar
 
 from sio_backend.simulator import errors
 from sio_backend.simulator.dataplane import DataPlane, NoDataPlane
+from sio_backend.simulator.generations import generation
 from sio_backend.simulator.objects import (
+    LAYOUT_NAMES,
     MAX_NAME_LENGTH,
-    MAX_SNAPSHOTS_PER_VTREE,
+    Host,
     ProtectionDomain,
-    Sdc,
     StoragePool,
     Volume,
     VTree,
@@ -36,6 +37,7 @@ _PRINTABLE_NO_SPACE = re.compile(r"^[\x21-\x7e]+$")
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 def locked(method: Callable[P, R]) -> Callable[P, R]:
@@ -63,13 +65,16 @@ class Model:
         data: DataPlane | None = None,
         clock: Callable[[], float] = time.monotonic,
         migration_delay: float = 0.5,
-        max_snapshots_per_vtree: int = MAX_SNAPSHOTS_PER_VTREE,
+        max_snapshots_per_vtree: int | None = None,
     ) -> None:
         self.lock = threading.RLock()
-        self.max_snapshots_per_vtree = max_snapshots_per_vtree
+        self.generation = generation(api_version)
+        self.max_snapshots_per_vtree = (
+            max_snapshots_per_vtree or self.generation.max_snapshots_per_vtree
+        )
         self.system_id = system_id or secrets.token_hex(8)
         self.api_version = api_version
-        self.v4 = int(api_version.split(".", maxsplit=1)[0]) >= 4
+        self.v4 = self.generation.manager  # 4.x renumbered some return codes
         self.migration_delay = migration_delay
         self._data: DataPlane = data or NoDataPlane()
         self._clock = clock
@@ -77,11 +82,12 @@ class Model:
         self._counters: dict[str, itertools.count[int]] = {}
         self._domains: dict[str, ProtectionDomain] = {}
         self._pools: dict[str, StoragePool] = {}
-        self._sdcs: dict[str, Sdc] = {}
+        self._hosts: dict[str, Host] = {}  # SDCs and NVMe hosts, in registration order
         self._volumes: dict[str, Volume] = {}
         self._vtrees: dict[str, VTree] = {}
         self._snapshot_groups: dict[str, list[str]] = {}
         self._ip_counter = itertools.count()
+        self._nsids = itertools.count(1)
 
     # ----------------------------------------------------------- identifiers
     def _new_id(self, kind: str) -> str:
@@ -91,16 +97,20 @@ class Model:
         return f"{prefix}{next(counter):08x}"
 
     # --------------------------------------------------------------- lookups
+    def _find(self, table: dict[str, T], object_id: str, missing: errors.Rc) -> T:
+        """An object by id, or the MDM's error for that kind of object."""
+        try:
+            return table[object_id]
+        except KeyError:
+            raise missing.error(v4=self.v4) from None
+
     @locked
     def protection_domains(self) -> list[ProtectionDomain]:
         return list(self._domains.values())
 
     @locked
     def protection_domain(self, pd_id: str) -> ProtectionDomain:
-        try:
-            return self._domains[pd_id]
-        except KeyError:
-            raise errors.FD_NOT_FOUND.error(v4=self.v4) from None
+        return self._find(self._domains, pd_id, errors.FD_NOT_FOUND)
 
     @locked
     def protection_domain_id_by_name(self, name: str) -> str:
@@ -119,10 +129,7 @@ class Model:
 
     @locked
     def storage_pool(self, pool_id: str) -> StoragePool:
-        try:
-            return self._pools[pool_id]
-        except KeyError:
-            raise errors.STORAGE_POOL_NOT_FOUND.error(v4=self.v4) from None
+        return self._find(self._pools, pool_id, errors.STORAGE_POOL_NOT_FOUND)
 
     @locked
     def storage_pool_id_by_name(self, protection_domain_id: str, name: str) -> str:
@@ -149,10 +156,7 @@ class Model:
 
     @locked
     def volume(self, volume_id: str) -> Volume:
-        try:
-            return self._volumes[volume_id]
-        except KeyError:
-            raise errors.VOL_NOT_FOUND.error(v4=self.v4) from None
+        return self._find(self._volumes, volume_id, errors.VOL_NOT_FOUND)
 
     @locked
     def volume_id_by_name(self, name: str) -> str:
@@ -167,10 +171,7 @@ class Model:
 
     @locked
     def vtree(self, vtree_id: str) -> VTree:
-        try:
-            return self._vtrees[vtree_id]
-        except KeyError:
-            raise errors.INVALID_VTREE_ID.error(v4=self.v4) from None
+        return self._find(self._vtrees, vtree_id, errors.INVALID_VTREE_ID)
 
     def _descendants(self, volume_id: str) -> list[str]:
         found: list[str] = []
@@ -218,6 +219,14 @@ class Model:
             raise errors.LONG_NAME.error(v4=self.v4)
         if not _PRINTABLE_NO_SPACE.match(name):
             raise errors.INVALID_NAME.error(v4=self.v4)
+
+    def _thick_refused(self, pool: StoragePool, advice: str = "") -> errors.SimulatorError:
+        """Thick volumes exist only in Medium Granularity pools."""
+        return errors.NOT_SUPPORTED.error(
+            v4=self.v4,
+            message=f"Thick provisioned volumes are not supported in a "
+            f"{LAYOUT_NAMES[pool.data_layout]} Storage Pool{advice}",
+        )
 
     def _check_volume_name(self, name: str) -> None:
         self._check_name(name)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 GIB_KB = 1024 * 1024
-GRANULARITY_KB = 8 * GIB_KB
+GRANULARITY_KB = 8 * GIB_KB  # mirroring pools (3.x, 4.x)
+EC_GRANULARITY_KB = GIB_KB  # Erasure Coding pools (5.x)
 MAX_NAME_LENGTH = 31
 MAX_SNAPSHOTS_PER_VTREE = 126
 SPARE_PERCENTAGE = 10
@@ -21,6 +22,15 @@ THICK = "ThickProvisioned"
 SNAPSHOT = "Snapshot"
 MEDIUM_GRANULARITY = "MediumGranularity"
 FINE_GRANULARITY = "FineGranularity"
+ERASURE_CODING = "ErasureCoding"  # a 5.x pool's dataLayout
+EC = "EC"  # a 5.x protection domain's genType
+LAYOUT_NAMES = {
+    MEDIUM_GRANULARITY: "Medium Granularity",
+    FINE_GRANULARITY: "Fine Granularity",
+    ERASURE_CODING: "Erasure Coding",
+}
+SDC_HOST = "SdcHost"
+NVME_HOST = "NVMeHost"
 REMOVE_MODES = ("ONLY_ME", "INCLUDING_DESCENDANTS", "DESCENDANTS_ONLY", "WHOLE_VTREE")
 CONVERSIONS = ("NoConversion", "ThickToThin", "ThinToThick")
 
@@ -29,6 +39,7 @@ CONVERSIONS = ("NoConversion", "ThickToThin", "ThinToThick")
 class ProtectionDomain:
     id: str
     name: str
+    gen_type: str | None = None  # None: a 3.x/4.x domain, which has no genType
 
 
 @dataclass
@@ -39,6 +50,11 @@ class StoragePool:
     zero_padding: bool
     data_layout: str
     capacity_kb: int  # net (one copy) capacity users can fill
+
+    @property
+    def granularity_kb(self) -> int:
+        """Volume sizes come in 8 GiB steps, or 1 GiB ones on Erasure Coding."""
+        return EC_GRANULARITY_KB if self.data_layout == ERASURE_CODING else GRANULARITY_KB
 
 
 @dataclass
@@ -51,8 +67,22 @@ class Sdc:
 
 
 @dataclass
+class NvmeHost:
+    """An NVMe/TCP initiator registered on 4.x/5.x; listed with the SDCs."""
+
+    id: str
+    name: str
+    nqn: str
+    max_num_paths: int = 4
+    max_num_sys_ports: int = 10
+
+
+Host = Sdc | NvmeHost
+
+
+@dataclass
 class Mapping:
-    sdc_id: str
+    sdc_id: str  # the SDC's or the NVMe host's id, as mappedSdcInfo names it
     iops_limit: int = 0
     bandwidth_limit_kbps: int = 0
     access_mode: str = "ReadWrite"
@@ -69,6 +99,8 @@ class Volume:
     ancestor_id: str | None
     creation_time: int
     compression_method: str
+    nsid: int = 0  # the NVMe namespace id 4.x/5.x show
+    access_mode_limit: str = "ReadWrite"
     mappings: dict[str, Mapping] = field(default_factory=dict)
     snapshot_group_id: str | None = None
 

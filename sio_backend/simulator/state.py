@@ -20,9 +20,10 @@ from sio_backend.simulator import errors, statistics
 from sio_backend.simulator.hosts import HostRules
 from sio_backend.simulator.model import locked
 from sio_backend.simulator.objects import (
+    EC,
+    ERASURE_CODING,
     FINE_GRANULARITY,
     GIB_KB,
-    GRANULARITY_KB,
     MEDIUM_GRANULARITY,
     REMOVE_MODES,
     THICK,
@@ -35,10 +36,6 @@ from sio_backend.simulator.objects import (
 from sio_backend.simulator.vtrees import VTreeRules
 
 
-def round_up_to_granularity(size_kb: int) -> int:
-    return -(-size_kb // GRANULARITY_KB) * GRANULARITY_KB
-
-
 class GatewayState(HostRules, VTreeRules):
     """One simulated PowerFlex system and everything in it."""
 
@@ -48,7 +45,10 @@ class GatewayState(HostRules, VTreeRules):
         self._check_name(name)
         if any(pd.name == name for pd in self._domains.values()):
             raise errors.invalid_request(f"protection domain {name!r} already exists")
-        pd = ProtectionDomain(self._new_id("pd"), name)
+        # cinder: "PowerFlex v5.0+ systems return genType explicitly", 4.x none, and
+        # "the backend enforces a consistent gentype across all pools" (63dc4c47e).
+        gen_type = EC if self.generation.erasure_coding else None
+        pd = ProtectionDomain(self._new_id("pd"), name, gen_type)
         self._domains[pd.id] = pd
         return pd
 
@@ -59,14 +59,22 @@ class GatewayState(HostRules, VTreeRules):
         name: str,
         *,
         zero_padding: bool = True,
-        data_layout: str = MEDIUM_GRANULARITY,
+        data_layout: str | None = None,
         capacity_gb: int = 10240,
     ) -> StoragePool:
+        """A pool; 3.x/4.x: Medium (default) or Fine Granularity, 5.x: Erasure Coding."""
         self.protection_domain(protection_domain_id)
         self._check_name(name)
-        if data_layout not in (MEDIUM_GRANULARITY, FINE_GRANULARITY):
+        layouts = (
+            (ERASURE_CODING,)
+            if self.generation.erasure_coding
+            else (MEDIUM_GRANULARITY, FINE_GRANULARITY)
+        )
+        data_layout = data_layout or layouts[0]
+        if data_layout not in layouts:
             raise errors.invalid_request(
-                f"dataLayout must be one of {MEDIUM_GRANULARITY}, {FINE_GRANULARITY}"
+                f"dataLayout must be one of {', '.join(layouts)} on PowerFlex "
+                f"{self.generation.api_version}"
             )
         if any(
             p.name == name and p.protection_domain_id == protection_domain_id
@@ -101,21 +109,23 @@ class GatewayState(HostRules, VTreeRules):
             self.protection_domain(protection_domain_id)
             if pool.protection_domain_id != protection_domain_id:
                 raise errors.FD_AND_SP_MISMATCH.error(v4=self.v4)
-        fine = pool.data_layout == FINE_GRANULARITY
-        volume_type = volume_type or (THIN if fine else THICK)
+        medium = pool.data_layout == MEDIUM_GRANULARITY
+        volume_type = volume_type or (THICK if medium else THIN)
         if volume_type not in (THIN, THICK):
             raise errors.invalid_request(f"volumeType must be one of {THIN}, {THICK}")
-        if fine and volume_type == THICK:
-            raise errors.NOT_SUPPORTED.error(
-                v4=self.v4,
-                message="Thick provisioned volumes are not supported in a Fine Granularity "
-                "Storage Pool",
+        if not medium and volume_type == THICK:
+            raise self._thick_refused(pool)
+        if pool.data_layout == ERASURE_CODING and compression_method is not None:
+            # cinder drops compressionMethod when creating on EC (63dc4c47e).
+            raise errors.invalid_request(
+                "compressionMethod is not a volume property in an Erasure Coding storage pool"
             )
         if size_kb <= 0:
             raise errors.invalid_request("the volume size must be a positive number")
         if name is not None:
             self._check_volume_name(name)
-        size_kb = round_up_to_granularity(size_kb)
+        granularity = pool.granularity_kb
+        size_kb = -(-size_kb // granularity) * granularity
         self._check_capacity(pool, size_kb if volume_type == THICK else 0)
         volume = Volume(
             id=self._new_id("volume"),
@@ -126,7 +136,9 @@ class GatewayState(HostRules, VTreeRules):
             volume_type=volume_type,
             ancestor_id=None,
             creation_time=int(time.time()),
-            compression_method=compression_method or ("Normal" if fine else "None"),
+            compression_method=compression_method
+            or ("Normal" if pool.data_layout == FINE_GRANULARITY else "None"),
+            nsid=next(self._nsids),
         )
         self._data.create(volume.id, size_kb)
         self._vtrees[volume.vtree_id] = VTree(volume.vtree_id, volume.id, pool.id)
@@ -145,7 +157,7 @@ class GatewayState(HostRules, VTreeRules):
     def resize_volume(self, volume_id: str, size_gb: int) -> None:
         """Extend to exactly ``size_gb``: no rounding here, unlike create."""
         volume = self.volume(volume_id)
-        if size_gb <= 0 or size_gb % 8:
+        if size_gb <= 0 or size_gb * GIB_KB % self._pools[volume.pool_id].granularity_kb:
             raise errors.VOL_SIZE_ILLEGAL.error(v4=self.v4, status=400)
         size_kb = size_gb * GIB_KB
         if size_kb <= volume.size_kb:
@@ -189,14 +201,14 @@ class GatewayState(HostRules, VTreeRules):
         totals = statistics.sum_statistics(self.pool_statistics(p.id) for p in self._pools.values())
         totals["numOfProtectionDomains"] = len(self._domains)
         totals["numOfStoragePools"] = len(self._pools)
-        totals["numOfSdc"] = len(self._sdcs)
+        totals["numOfSdc"] = len(self.sdcs())
         return totals
 
     @locked
     def volume_statistics(self, volume_id: str) -> dict[str, Any]:
         volume = self.volume(volume_id)
-        children = sum(1 for v in self._volumes.values() if v.ancestor_id == volume.id)
-        return statistics.volume_statistics(volume, children, len(self._descendants(volume.id)))
+        children = [v.id for v in self._volumes.values() if v.ancestor_id == volume.id]
+        return statistics.volume_statistics(volume, children, self._descendants(volume.id))
 
     @locked
     def vtree_statistics(self, vtree_id: str) -> dict[str, int]:
@@ -206,6 +218,11 @@ class GatewayState(HostRules, VTreeRules):
             self._volumes.get(vtree.base_volume_id),
             self._allocated_kb,
         )
+
+    @locked
+    def volume_metrics(self, volume_id: str) -> dict[str, float]:
+        volume = self.volume(volume_id)
+        return statistics.volume_metrics(volume, self._allocated_kb(volume))
 
     # ------------------------------------------------------------- checking
     def _check_capacity(self, pool: StoragePool, extra_thick_kb: int) -> None:

@@ -8,7 +8,7 @@ from sio_backend.simulator import errors
 from sio_backend.simulator.model import Model, locked
 from sio_backend.simulator.objects import (
     CONVERSIONS,
-    FINE_GRANULARITY,
+    MEDIUM_GRANULARITY,
     SNAPSHOT,
     THICK,
     Migration,
@@ -22,8 +22,14 @@ class VTreeRules(Model):
 
     # ------------------------------------------------------------- snapshots
     @locked
-    def snapshot_volumes(self, definitions: list[tuple[str, str | None]]) -> tuple[str, list[str]]:
-        """Snapshot every (volume id, snapshot name) at one instant, all or none."""
+    def snapshot_volumes(
+        self, definitions: list[tuple[str, str | None]], *, read_only: bool = False
+    ) -> tuple[str, list[str]]:
+        """Snapshot every (volume id, snapshot name) at one instant, all or none.
+
+        ``read_only``: 5.x ``createSnapshot`` (a read-only copy) rather than
+        ``snapshotVolumes`` or 5.x ``createThinClone`` (writable ones).
+        """
         if not definitions:
             raise errors.missing_parameters("snapshotDefs")
         sources = [self.volume(volume_id) for volume_id, _ in definitions]
@@ -50,6 +56,8 @@ class VTreeRules(Model):
                 ancestor_id=source.id,
                 creation_time=int(time.time()),
                 compression_method=source.compression_method,
+                nsid=next(self._nsids),
+                access_mode_limit="ReadOnly" if read_only else "ReadWrite",
                 snapshot_group_id=group_id,
             )
             self._data.snapshot(source.id, snapshot.id)
@@ -96,14 +104,10 @@ class VTreeRules(Model):
         if vtree.pool_id == destination.id:
             raise errors.ALREADY_IN_DESTINATION.error(v4=self.v4)
         members = self.volumes(vtree_id=vtree.id)
-        if destination.data_layout == FINE_GRANULARITY and any(
+        if destination.data_layout != MEDIUM_GRANULARITY and any(
             converted_type(v.volume_type, conversion) == THICK for v in members
         ):
-            raise errors.NOT_SUPPORTED.error(
-                v4=self.v4,
-                message="Thick provisioned volumes are not supported in a Fine Granularity "
-                "Storage Pool; migrate with volTypeConversion ThickToThin",
-            )
+            raise self._thick_refused(destination, "; migrate with volTypeConversion ThickToThin")
         vtree.migration = Migration(
             vtree.pool_id, destination.id, conversion, self._clock() + self.migration_delay
         )
