@@ -20,6 +20,7 @@ from typing import Any
 
 from sio_backend.simulator import errors
 from sio_backend.simulator.generations import Generation
+from sio_backend.simulator.params import Body
 from sio_backend.simulator.routing import EMPTY, NO_CONTENT, Request, Route, route
 from sio_backend.simulator.sessions import SessionStore
 
@@ -71,12 +72,10 @@ class AuthApi:
     # ----------------------------------------------------------------- OAuth
     def oauth_login(self, request: Request) -> Any:
         body = request.body
-        return self.sessions.oauth_login(
-            body.text("username", required=True) or "", body.text("password") or ""
-        )
+        return self.sessions.oauth_login(_required(body, "username"), body.text("password") or "")
 
     def update_token(self, request: Request) -> Any:
-        return self.sessions.update_token(request.body.text("refresh_token", required=True) or "")
+        return self.sessions.update_token(_required(request.body, "refresh_token"))
 
     def oauth_logout(self, request: Request) -> Any:
         """The Bearer access token names the grant to end.  The API files say
@@ -97,3 +96,11 @@ class AuthApi:
             raise errors.unauthorized(html=self._oauth) from None
         username, _, password = decoded.partition(":")
         return username, password
+
+
+def _required(body: Body, key: str) -> str:
+    """A field the auth API files mark required, refused in their error shape."""
+    value = body.text(key)
+    if not value:
+        raise errors.PowerApiError(400, "BAD_REQUEST", f"{key} is required")
+    return value
