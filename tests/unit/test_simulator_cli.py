@@ -96,6 +96,29 @@ def test_runs_in_the_foreground_and_stops_cleanly(tmp_path: Path, stop_signal: i
         console.kill()
 
 
+def test_api_version_chooses_the_generation_served(tmp_path: Path) -> None:
+    console = Console("--state-dir", str(tmp_path / "state"), "--api-version", "5.0")
+    try:
+        banner = console.banner()
+        assert banner["api version"] == "5.0"
+        login = requests.post(
+            banner["url"] + "/rest/auth/login",
+            json={"username": "admin", "password": "Scaleio123"},
+            timeout=10,
+        )
+        assert login.status_code == 200, login.text
+        metrics = requests.post(
+            banner["url"] + "/dtapi/rest/v1/metrics/query",
+            json={"resource_type": "storage_pool", "metrics": ["physical_total"]},
+            headers={"Authorization": f"Bearer {login.json()['access_token']}"},
+            timeout=10,
+        )
+        assert len(metrics.json()["resources"]) == 1
+        assert console.stop(signal.SIGTERM)[0] == 0
+    finally:
+        console.kill()
+
+
 def test_command_line_needs_a_subcommand_and_a_state_dir(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
