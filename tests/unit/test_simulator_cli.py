@@ -135,3 +135,10 @@ def test_every_command_module_registers_a_handler() -> None:
     arguments = cli.build_parser().parse_args(["simulator", "--state-dir", "/nonexistent"])
     assert arguments.handler.__module__ == "sio_backend.cmd.simulator"
     assert (arguments.port, arguments.api_version, arguments.sdc) == (0, "3.5", [])
+
+
+def test_an_api_version_of_no_generation_is_refused_by_name(tmp_path, capsys):
+    assert cli.main(["simulator", "--state-dir", str(tmp_path), "--api-version", "2.0"]) == 2
+    err = capsys.readouterr().err
+    assert "sio-backend simulator:" in err
+    assert "3.x, 4.x, 5.x" in err
