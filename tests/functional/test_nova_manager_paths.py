@@ -180,6 +180,19 @@ class ManagerPathTestCase(FlowTestCase):
         self.assert_running_only_on(instance, "host1")
         self.delete_leaves_nothing(instance)
 
+    def test_a_swap_the_new_flavor_added_goes_with_the_revert(self) -> None:
+        """The mirror of the above: ``revert_resize`` on the destination, then
+        ``finish_revert_resize`` on the source in the old flavor (which nova
+        gives no swap mapping): no record names the swap again."""
+        instance = self.spawned(SMALL)
+        migration = self.manager.resize(instance, BIG_SWAP, "host1", "host2", dest_bdi=bdi(8192))
+        swap = self.name(instance, "disk.swap")
+        self.assertEqual((8, {"host2"}), self.cloud.state_of(instance)[swap])
+        self.manager.revert_resize(instance, migration, source_bdi=bdi())
+        self.cloud.assert_state(instance, {self.name(instance): (8, {"host1"})})
+        self.assert_running_only_on(instance, "host1")
+        self.delete_leaves_nothing(instance)
+
     def test_a_swap_a_failed_confirm_kept_goes_with_the_delete(self) -> None:
         """A confirm that fails still forgets the old flavor
         (``_delete_stashed_flavor_info`` in its ``finally``), so the delete
