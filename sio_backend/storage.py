@@ -368,15 +368,17 @@ class Storage:
         with self._volume_lock(volume.id):
             self.client.remove_volume(volume.id)
 
-    def remove_named(self, name: str) -> bool:
+    def remove_named(self, name: str, *, everywhere: bool = False) -> bool:
         """Delete our volume called ``name``; False when there is none.
 
-        Three gateway calls (id, unmap from this host, remove) and no read:
-        an exact name carrying this installation's identifier is the
-        ownership check :meth:`remove` makes on a volume it was handed.  Only
-        this host's mapping is removed: a volume still mapped to another host
-        may be in use there, and the gateway's refusal to remove it is
-        reported rather than overridden.
+        Three gateway calls (id, unmap, remove) and no read: an exact name
+        carrying this installation's identifier is the ownership check
+        :meth:`remove` makes on a volume it was handed.  Only this host's
+        mapping is removed, unless the caller knows no other host may use
+        the volume (``everywhere``: the owner deleting the instance, see
+        :mod:`sio_backend.ownership`).  A mapping the unmap leaves, or one
+        made after it, may be in use there: the gateway's refusal to remove
+        the volume is reported rather than overridden.
         """
         self.ensure_our_name(name, "remove")
         volume_id = self.client.volume_id_by_name(name)
@@ -384,15 +386,20 @@ class Storage:
             return False
         LOG.info("Removing volume %s (id %s)", name, volume_id)
         with self._volume_lock(volume_id):
-            self.client.unmap_volume(volume_id, self.local_sdc().id)
+            if everywhere:
+                LOG.info("Unmapping %s from every host before removing it", name)
+                self.client.unmap_volume(volume_id)
+            else:
+                self.client.unmap_volume(volume_id, self.local_sdc().id)
             try:
                 self.client.remove_volume(volume_id, mapped=False)
             except exceptions.VolumeMapped as err:
                 raise exceptions.VolumeConflict(
-                    f"Volume {name} (id {volume_id}) is still mapped to another host, so it "
-                    "was not removed. If the instance does not run there, hard reboot it "
-                    "(`openstack server reboot --hard`), which unmaps its volumes from every "
-                    "other host, then delete it again; `sio-backend audit` lists the mapping."
+                    f"Volume {name} (id {volume_id}) is mapped to another host, which may be "
+                    "using it, so it was not removed; `sio-backend audit` lists the mapping. "
+                    "If the instance does not run there, hard reboot it (`openstack server "
+                    "reboot --hard`), which unmaps its volumes from every other host, then "
+                    "repeat the operation."
                 ) from err
         return True
 

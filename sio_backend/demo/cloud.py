@@ -373,13 +373,15 @@ class Cloud:
             # The disks are shared block storage: nova keeps them.
             driver.destroy(self.context, instance, [], None, destroy_disks=False)
 
-    def finish_revert_resize(self, instance, migration) -> None:
+    def finish_revert_resize(self, instance, migration, block_device_info=None) -> None:
         instance.flavor = instance.old_flavor
         instance.root_gb = instance.flavor.root_gb
         instance.ephemeral_gb = instance.flavor.ephemeral_gb
         instance.host = instance.node = migration.source_compute
         with self.on(migration.source_compute) as driver:
-            driver.finish_revert_migration(self.context, instance, [], migration, None, True)
+            driver.finish_revert_migration(
+                self.context, instance, [], migration, block_device_info, True
+            )
         migration.status = "reverted"
         instance.vm_state, instance.task_state = vm_states.ACTIVE, None
         instance.old_flavor = instance.new_flavor = None
