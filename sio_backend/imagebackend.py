@@ -33,7 +33,7 @@ from sio_backend import (
     sizing,
     storage,
 )
-from sio_backend.client import Volume
+from sio_backend.gateway import Volume
 from sio_backend.image_model import ScaleIOVolumeImage
 
 CONF = nova.conf.CONF

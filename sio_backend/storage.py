@@ -20,8 +20,8 @@ from oslo_concurrency import lockutils
 from oslo_log import log as logging
 
 from sio_backend import exceptions, naming, privileged
-from sio_backend.client import SNAPSHOT, GatewayClient, Sdc, StoragePool, Volume
 from sio_backend.flavor import DiskPlacement
+from sio_backend.gateway import SNAPSHOT, GatewayClient, Sdc, StoragePool, Volume
 from sio_backend.sdc import LocalSdc
 
 LOG = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from oslo_config import cfg
 
 from sio_backend import conf as sio_conf
 from sio_backend import exceptions
-from sio_backend.client import GatewayClient
+from sio_backend.gateway import GatewayClient
 from sio_backend.simulator import Simulator
 
 GIB_KB = 1024 * 1024

@@ -14,7 +14,7 @@ import pytest
 import requests_mock
 from simulator_helpers import FakeClock
 
-from sio_backend import client as client_mod
+from sio_backend.gateway import GatewayClient, transport
 
 
 class FakeGateway(requests_mock.Mocker):
@@ -119,7 +119,7 @@ def sleeps() -> list[float]:
 @pytest.fixture(autouse=True)
 def fresh_tls_warning(monkeypatch: pytest.MonkeyPatch) -> None:
     """The insecure-TLS warning is once per process; give each test its own process."""
-    monkeypatch.setattr(client_mod, "_UNVERIFIED_WARNING", client_mod._Once())
+    monkeypatch.setattr(transport, "unverified_tls_warning", transport.Once())
 
 
 @pytest.fixture(autouse=True)
@@ -146,7 +146,7 @@ def make_client(clock: FakeClock, sleeps: list[float]):
         sleeps.append(seconds)
         clock.advance(seconds)
 
-    def make(**overrides: Any) -> client_mod.GatewayClient:
+    def make(**overrides: Any) -> GatewayClient:
         options = {
             "verify": True,
             "timeout": FakeGateway.TIMEOUT,
@@ -155,7 +155,7 @@ def make_client(clock: FakeClock, sleeps: list[float]):
             **overrides,
         }
         made.append(
-            client_mod.GatewayClient(
+            GatewayClient(
                 FakeGateway.HOST, 443, FakeGateway.USERNAME, FakeGateway.PASSWORD, **options
             )
         )
@@ -167,5 +167,5 @@ def make_client(clock: FakeClock, sleeps: list[float]):
 
 
 @pytest.fixture
-def client(gateway: FakeGateway, make_client) -> client_mod.GatewayClient:
+def client(gateway: FakeGateway, make_client) -> GatewayClient:
     return make_client()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from sio_backend import client as client_mod
 from sio_backend import exceptions
+from sio_backend.gateway import MappedSdc, Volume
 
 CREATE = "/api/types/Volume/instances"
 VOLUME_QUERY = "/api/types/Volume/instances/action/queryIdByKey"
@@ -61,7 +61,7 @@ def test_created_volume_is_not_read_back(gateway, client):
 
     volume = client.create_volume("vol1", gateway.POOL_ID, 9, thin=True)
 
-    assert volume == client_mod.Volume(
+    assert volume == Volume(
         id=NEW_ID,
         name="vol1",
         size_kb=16 * GIB,
@@ -268,7 +268,7 @@ def test_get_volume_reads_every_field(gateway, client, volume_url):
 
     volume = client.get_volume(gateway.VOLUME_ID)
 
-    assert volume == client_mod.Volume(
+    assert volume == Volume(
         id=gateway.VOLUME_ID,
         name="vol1",
         size_kb=16 * GIB,
@@ -277,8 +277,8 @@ def test_get_volume_reads_every_field(gateway, client, volume_url):
         volume_type="ThickProvisioned",
         ancestor_id=None,
         mapped_sdcs=(
-            client_mod.MappedSdc(gateway.SDC_ID, "192.0.2.10", 500, 2048 * 1024),
-            client_mod.MappedSdc("s2", "192.0.2.10", 0, 0),
+            MappedSdc(gateway.SDC_ID, "192.0.2.10", 500, 2048 * 1024),
+            MappedSdc("s2", "192.0.2.10", 0, 0),
         ),
     )
     assert volume.size_gb == 16

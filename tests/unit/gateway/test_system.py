@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from sio_backend import client as client_mod
 from sio_backend import exceptions
+from sio_backend.gateway import PoolCapacity, Sdc, StoragePool, system
 
 PD_QUERY = "/api/types/ProtectionDomain/instances/action/queryIdByKey"
 POOL_QUERY = "/api/types/StoragePool/instances/action/queryIdByKey"
@@ -50,7 +50,7 @@ def test_protection_domain_id_is_looked_up_by_name_and_cached(gateway, client, c
     gateway.post(gateway.url(PD_QUERY), text=f'"{gateway.PD_ID}"')
 
     assert client.protection_domain_id("pd1") == gateway.PD_ID
-    clock.advance(client_mod.ID_CACHE_TTL_S - 1)
+    clock.advance(system.ID_CACHE_TTL_S - 1)
     assert client.protection_domain_id("pd1") == gateway.PD_ID
     assert gateway.bodies(gateway.url(PD_QUERY)) == [{"name": "pd1"}]
 
@@ -85,7 +85,7 @@ def test_storage_pool_id_uses_the_domain_name_form_and_caches(gateway, client, c
         {"name": "sp1", "protectionDomainName": "pd1"},
         {"name": "sp1", "protectionDomainName": "pd2"},
     ]
-    clock.advance(client_mod.ID_CACHE_TTL_S)
+    clock.advance(system.ID_CACHE_TTL_S)
     client.storage_pool_id("pd1", "sp1")
     assert len(gateway.bodies(gateway.url(POOL_QUERY))) == 3
 
@@ -147,7 +147,7 @@ def test_get_storage_pool(gateway, client):
 
     pool = client.get_storage_pool(gateway.POOL_ID)
 
-    assert pool == client_mod.StoragePool(
+    assert pool == StoragePool(
         id=gateway.POOL_ID,
         name="sp1",
         protection_domain_id=gateway.PD_ID,
@@ -209,7 +209,7 @@ def test_pool_capacity_before_3_0_uses_raw_mirrored_figures(gateway, client):
 
     capacity = client.pool_capacity(gateway.POOL_ID)
 
-    assert capacity == client_mod.PoolCapacity(
+    assert capacity == PoolCapacity(
         total_kb=(311424000 - 31142400) // 2, free_kb=100663296, provisioned_kb=6
     )
 
@@ -293,7 +293,7 @@ def test_list_and_get_sdcs(gateway, client):
 
     first, second = client.list_sdcs()
 
-    assert first == client_mod.Sdc(
+    assert first == Sdc(
         id="s1",
         guid="028888FA-502A-4FAC-A888-1FA3B256358C",
         ip="192.0.2.10",

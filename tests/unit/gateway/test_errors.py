@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sio_backend import client as client_mod
 from sio_backend import exceptions
+from sio_backend.gateway import MAX_NAME_LENGTH, MappedSdc
 
 SDC_PATH = "/api/instances/Sdc::s1"
 
@@ -213,7 +213,7 @@ def test_invalid_object_ids_are_refused_before_any_request(gateway, client):
 def test_error_types_are_value_errors_where_the_caller_erred():
     assert issubclass(exceptions.InvalidArgument, ValueError)
     assert issubclass(exceptions.InvalidVolumeName, exceptions.InvalidArgument)
-    assert client_mod.MAX_NAME_LENGTH == 31
+    assert MAX_NAME_LENGTH == 31
 
 
 def test_numbers_sent_as_strings_and_missing_limits_are_tolerated(gateway, client):
@@ -224,4 +224,4 @@ def test_numbers_sent_as_strings_and_missing_limits_are_tolerated(gateway, clien
     volume = client.get_volume(gateway.VOLUME_ID)
 
     assert volume.size_kb == 8388608
-    assert volume.mapped_sdcs == (client_mod.MappedSdc(gateway.SDC_ID, None, 0, 0),)
+    assert volume.mapped_sdcs == (MappedSdc(gateway.SDC_ID, None, 0, 0),)
