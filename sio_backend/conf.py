@@ -39,6 +39,23 @@ gateway_opts = [
         "mode 600: a file that group or others may read or write is refused. Setting both "
         "this and rest_server_password is an error.",
     ),
+    cfg.StrOpt(
+        "rest_auth_method",
+        default="auto",
+        choices=[
+            (
+                "auto",
+                "OAuth (POST /rest/auth/login, Bearer tokens) where the gateway serves it, "
+                "as PowerFlex 4.x and 5.x do; the legacy login where it does not (3.x)",
+            ),
+            ("legacy", "GET /api/login with HTTP Basic, as every 3.x gateway serves it"),
+            ("oauth", "POST /rest/auth/login only, as Dell documents for 4.x and 5.x"),
+        ],
+        help="How the client logs in to the gateway. Leave it at auto unless the gateway "
+        "answers the OAuth path with something other than 404 although it does not serve "
+        "it (force legacy), or the OAuth login must never fall back (force oauth). The log "
+        "says at each login which method was used.",
+    ),
     cfg.BoolOpt(
         "verify_server_certificate",
         default=False,

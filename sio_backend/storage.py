@@ -477,7 +477,7 @@ class Storage:
         """A point-in-time copy of the volume, in its V-Tree, unmapped."""
         self.ensure_ours(volume, "snapshot")
         self.ensure_our_name(snapshot_name, "create snapshot")
-        snapshot_id = self.client.snapshot_volume(volume.id, snapshot_name)
+        snapshot_id = self.client.snapshot_volume(volume.id, snapshot_name, pool_id=volume.pool_id)
         # What the gateway made is known: reading it back would cost a call.
         return dataclasses.replace(
             volume,

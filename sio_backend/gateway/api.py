@@ -35,12 +35,17 @@ LOG = logging.getLogger(__name__)
 # twice as long, between attempts; all of it within one rest_request_timeout.
 READ_ATTEMPTS = 3
 READ_RETRY_DELAY_S = 0.5
-# POST actions that only read, so that asking again cannot change anything.
-READ_ONLY_ACTIONS = frozenset({"queryIdByKey", "querySelectedStatistics"})
+# POSTs that only read, so that asking again cannot change anything.
+READ_ONLY_ACTIONS = frozenset({"queryIdByKey", "querySelectedStatistics", "queryBySelectedIds"})
+READ_ONLY_PATHS = frozenset({"/dtapi/rest/v1/metrics/query"})
 
 
 def is_read(method: str, path: str) -> bool:
-    return method == "GET" or path.rpartition("/action/")[2] in READ_ONLY_ACTIONS
+    return (
+        method == "GET"
+        or path.rpartition("/action/")[2] in READ_ONLY_ACTIONS
+        or path in READ_ONLY_PATHS
+    )
 
 
 class Api:

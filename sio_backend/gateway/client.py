@@ -22,8 +22,8 @@ from sio_backend import conf as sio_conf
 from sio_backend.credentials import gateway_password
 from sio_backend.exceptions import ConfigurationError
 from sio_backend.gateway.api import Api
-from sio_backend.gateway.auth import LegacyLogin
-from sio_backend.gateway.models import PoolCapacity, Sdc, StoragePool, Volume
+from sio_backend.gateway.auth import login_for
+from sio_backend.gateway.models import Generation, PoolCapacity, Sdc, StoragePool, Volume
 from sio_backend.gateway.sdcs import Sdcs
 from sio_backend.gateway.session import Session
 from sio_backend.gateway.system import System
@@ -51,10 +51,12 @@ class GatewayClient:
         timeout: float = 60,
         max_connections: int = 100,
         scheme: str = "https",
+        auth_method: str = "auto",
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        """``clock`` and ``sleep`` exist so tests can move time without waiting."""
+        """``auth_method`` is ``[scaleio] rest_auth_method`` (auto, legacy or
+        oauth); ``clock`` and ``sleep`` exist so tests can move time without waiting."""
         if not host:
             raise ConfigurationError(
                 "the PowerFlex gateway address is empty: set [scaleio] rest_server_ip"
@@ -68,9 +70,8 @@ class GatewayClient:
             max_connections=max_connections,
         )
         self.endpoint = self._transport.endpoint
-        self._session = Session(
-            self._transport, LegacyLogin(self._transport, username, password), clock
-        )
+        login = login_for(auth_method, self._transport, username, password)
+        self._session = Session(self._transport, login, clock)
         api = Api(self._transport, self._session, clock=clock, sleep=sleep)
         self._system = System(api)
         self._volumes = Volumes(api, self._system)
@@ -111,6 +112,7 @@ class GatewayClient:
             verify=verify,
             timeout=group.rest_request_timeout,
             max_connections=group.rest_max_connections,
+            auth_method=group.rest_auth_method,
         )
 
     # -- connection ---------------------------------------------------------
@@ -129,8 +131,9 @@ class GatewayClient:
         self._session.grant()
 
     def close(self) -> None:
-        """End the session and close the connection pool; a legacy token is
-        left to expire, since logout would end it for every other holder too."""
+        """End the session and close the connection pool: an OAuth session is
+        logged out, a legacy token is left to expire (logout would end it for
+        every other holder of it too)."""
         try:
             self._session.close()
         finally:
@@ -141,6 +144,11 @@ class GatewayClient:
     def api_version(self) -> str:
         """The REST API version as "major.minor", fetched once per client."""
         return self._system.api_version()
+
+    def generation(self) -> Generation:
+        """The API version and the login this client uses (logging in if need be)."""
+        api_version = self._system.api_version()
+        return Generation(api_version=api_version, auth_method=self._session.auth_method or "")
 
     def system_id(self) -> str:
         """The id that names devices ``emc-vol-<system id>-<volume id>``."""
@@ -155,10 +163,12 @@ class GatewayClient:
         return self._system.storage_pool_id(protection_domain, pool)
 
     def get_storage_pool(self, pool_id: str) -> StoragePool:
+        """The pool, with its protection domain's generation (``gen_type``)."""
         return self._system.get_storage_pool(pool_id)
 
     def pool_capacity(self, pool_id: str) -> PoolCapacity:
-        """Capacity from selected statistics; the formula depends on the API version."""
+        """Capacity in KiB: from selected statistics, or on an Erasure Coding
+        pool from the metrics service."""
         return self._system.pool_capacity(pool_id)
 
     # -- volumes ------------------------------------------------------------
@@ -205,7 +215,8 @@ class GatewayClient:
         self._volumes.remove(volume_id, mapped=mapped)
 
     def map_volume(self, volume_id: str, sdc_id: str, *, allow_multiple: bool = True) -> bool:
-        """Map to an SDC; multiple mappings stay allowed for live migration.
+        """Map to an SDC (addMappedSdc, or addMappedHost where that is what the
+        gateway serves); multiple mappings stay allowed for live migration.
 
         False when the gateway says the mapping was there already, so that a
         caller rolling back undoes only a mapping its own call made.
@@ -229,9 +240,16 @@ class GatewayClient:
             volume_id, sdc_id, iops_limit=iops_limit, bandwidth_limit_kbps=bandwidth_limit_kbps
         )
 
-    def snapshot_volume(self, volume_id: str, snapshot_name: str) -> str:
-        """Snapshot a volume; a replayed request adopts the snapshot it made."""
-        return self._volumes.snapshot(volume_id, snapshot_name)
+    def snapshot_volume(
+        self, volume_id: str, snapshot_name: str, *, pool_id: str | None = None
+    ) -> str:
+        """A writable snapshot of the volume (a thin clone on Erasure Coding
+        pools); a replayed request adopts the snapshot it made.
+
+        ``pool_id``, the volume's pool when the caller knows it, spares a read
+        of the volume on 5.x systems.
+        """
+        return self._volumes.snapshot(volume_id, snapshot_name, pool_id=pool_id)
 
     def overwrite_volume_content(self, volume_id: str, source_volume_id: str) -> None:
         """Revert a volume to a snapshot of its own V-Tree."""

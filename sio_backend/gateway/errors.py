@@ -35,22 +35,22 @@ from sio_backend.gateway.wire import NOT_JSON, snippet
 # A proxy or load balancer in front of the gateway answers these itself.
 UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
 
+# Each meaning is a set of codes: PowerFlex renumbered some in 4.x (81 became
+# 4037, 84 became 4039; os-brick 42d9a89 and 97e89d8) and 3.5 renumbered
+# "volume not found" (78 before, 79 since; cinder f75b2865f).
+_CODE_SETS: tuple[tuple[frozenset[int], type[GatewayError]], ...] = (
+    (frozenset({3, 78, 79, 142}), NotFound),
+    (frozenset({81, 4037}), AlreadyMapped),
+    (frozenset({84, 4039}), NotMapped),
+    (frozenset({99}), NameInUse),
+    (frozenset({104}), VolumeMapped),
+    (frozenset({133}), ShrinkNotAllowed),
+    (frozenset({297, 306}), SingleMappingOnly),
+    (frozenset({717}), MigrationInProgress),
+    (frozenset({718}), AlreadyInPool),
+)
 _BY_ERROR_CODE: dict[int, type[GatewayError]] = {
-    3: NotFound,
-    78: NotFound,
-    79: NotFound,
-    142: NotFound,
-    81: AlreadyMapped,
-    4037: AlreadyMapped,
-    84: NotMapped,
-    4039: NotMapped,
-    99: NameInUse,
-    104: VolumeMapped,
-    133: ShrinkNotAllowed,
-    297: SingleMappingOnly,
-    306: SingleMappingOnly,
-    717: MigrationInProgress,
-    718: AlreadyInPool,
+    code: cls for codes, cls in _CODE_SETS for code in codes
 }
 
 _BY_RC: dict[int, type[GatewayError]] = {182: SnapshotLimit}
@@ -114,16 +114,46 @@ def error_body(
     message = body.get("message") if isinstance(body.get("message"), str) else ""
     if details and message in ("", "Error with details"):
         message = str(details[0].get("errorMessage") or message)
+    message = message or _power_api_message(body)
     message = message or f"HTTP {response.status_code} without a message: {snippet(body_text)}"
-    error_code = body.get("errorCode")
-    rc = details[0].get("rc") if details else None
     return (
         message,
-        error_code if isinstance(error_code, int) else None,
-        rc if isinstance(rc, int) else None,
+        _code(body.get("errorCode")),
+        _code(details[0].get("rc")) if details else None,
         details,
         True,
     )
+
+
+def _code(value: Any) -> int | None:
+    """A code as a number, whether the gateway sent 4037 or "4037"."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _power_api_message(body: Mapping[str, Any]) -> str:
+    """PowerFlex Manager's own endpoints answer ``{"messages": [{"message": ...}]}``."""
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        texts = [
+            item["message"]
+            for item in messages
+            if isinstance(item, Mapping) and isinstance(item.get("message"), str)
+        ]
+        return "; ".join(texts)
+    return ""
+
+
+def not_served(error: GatewayError) -> bool:
+    """The gateway does not serve the path at all (another generation's dialect).
+
+    HTTP 404 or 405 without an error code: an object the gateway cannot find
+    is HTTP 500 with a code (79 for a volume), so the two cannot be confused.
+    """
+    return error.status in (404, 405) and not error.error_code and error.rc is None
 
 
 def restated(error: GatewayError, message: str) -> GatewayError:

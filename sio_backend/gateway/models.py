@@ -21,6 +21,9 @@ KB_PER_GB = 1024 * 1024
 THIN = "ThinProvisioned"
 THICK = "ThickProvisioned"
 SNAPSHOT = "Snapshot"
+SDC_HOST = "SdcHost"
+EC = "EC"
+MIRRORING = "Mirroring"
 
 
 @dataclass(frozen=True)
@@ -91,39 +94,68 @@ class Volume:
 
 @dataclass(frozen=True)
 class Sdc:
-    """A host's SDC, the kernel client that exposes mapped volumes."""
+    """A host registered with the system: an SDC, or on 4.x and later an NVMe host.
+
+    An NVMe host (``hostType: NVMeHost``) has no GUID and no IP address (both
+    null, cinder's recorded 4.x listings); it can never be this host's SDC.
+    """
 
     id: str
-    guid: str
+    guid: str | None
     ip: str | None
     name: str | None
     connected: bool
+    host_type: str = SDC_HOST
+
+    @property
+    def is_sdc(self) -> bool:
+        return self.host_type == SDC_HOST
 
     @classmethod
     def from_api(cls, data: Any) -> Self:
         sdc = as_object(data, "an SDC")
         what = f"SDC {sdc.get('id')!r}"
+        host_type = optional_text(sdc, "hostType", what) or SDC_HOST
         ip = optional_text(sdc, "sdcIp", what)
         if ip is None and isinstance(sdc.get("sdcIps"), list) and sdc["sdcIps"]:
             ip = str(sdc["sdcIps"][0])
         return cls(
             id=object_id(sdc, "id", "an SDC"),
-            guid=text(sdc, "sdcGuid", what),
+            # An SDC always has a GUID; a host of another type never does.
+            guid=text(sdc, "sdcGuid", what)
+            if host_type == SDC_HOST
+            else optional_text(sdc, "sdcGuid", what),
             ip=ip,
             name=optional_text(sdc, "name", what),
             connected=sdc.get("mdmConnectionState") == "Connected",
+            host_type=host_type,
         )
 
 
 @dataclass(frozen=True)
 class StoragePool:
-    """The pool properties that decide whether instance disks may live there."""
+    """The pool properties that decide whether instance disks may live there.
+
+    ``gen_type`` is the protection domain's: ``EC`` (Erasure Coding, the
+    "gen2" pools of PowerFlex 5.x) or ``Mirroring`` (every pool before 5.x,
+    and mirroring pools after), so pools of one domain share it.
+    """
 
     id: str
     name: str
     protection_domain_id: str
     zero_padding: bool
     data_layout: str
+    gen_type: str = MIRRORING
+
+    @property
+    def erasure_coded(self) -> bool:
+        return self.gen_type.lower() == EC.lower()
+
+    @property
+    def size_granularity_gb(self) -> int:
+        """Volume sizes are multiples of this: 8 GiB, or 1 GiB on Erasure Coding pools."""
+        return 1 if self.erasure_coded else 8
 
     @classmethod
     def from_api(cls, data: Any) -> Self:
@@ -138,6 +170,18 @@ class StoragePool:
             # Pools from before Fine Granularity existed report no layout.
             data_layout=optional_text(pool, "dataLayout", what) or "MediumGranularity",
         )
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What the client found out about the gateway it talks to."""
+
+    api_version: str
+    auth_method: str
+
+    @property
+    def major(self) -> int:
+        return int(self.api_version.split(".")[0])
 
 
 @dataclass(frozen=True)

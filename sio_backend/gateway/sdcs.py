@@ -33,7 +33,7 @@ class Sdcs:
         """The kernel reports GUIDs lower-case, the gateway upper-case."""
         wanted = guid.lower()
         for sdc in self.list_all():
-            if sdc.guid.lower() == wanted:
+            if sdc.guid is not None and sdc.guid.lower() == wanted:
                 return sdc
         raise NotFound(
             f"no SDC with GUID {guid} is registered with the PowerFlex system; check that "

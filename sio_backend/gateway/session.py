@@ -16,7 +16,7 @@ import requests
 from oslo_log import log as logging
 
 from sio_backend.exceptions import AuthenticationFailed, GatewayError
-from sio_backend.gateway.auth import Grant, LegacyLogin
+from sio_backend.gateway.auth import Grant, Login
 from sio_backend.gateway.errors import restated
 from sio_backend.gateway.transport import Transport
 
@@ -28,9 +28,7 @@ AUTH_FAILURES = frozenset({401, 403})
 class Session:
     """Sends requests with a valid grant, logging in again once when refused."""
 
-    def __init__(
-        self, transport: Transport, login: LegacyLogin, clock: Callable[[], float]
-    ) -> None:
+    def __init__(self, transport: Transport, login: Login, clock: Callable[[], float]) -> None:
         self._transport = transport
         self._login = login
         self._clock = clock
@@ -49,7 +47,7 @@ class Session:
                 if reason is None:
                     return self._grant
                 LOG.debug("Renewing the gateway session: %s", reason)
-            return self._login_locked(attempts_seen)
+            return self._login_locked(attempts_seen, self._grant)
 
     def send(self, method: str, path: str, body: Mapping[str, Any] | None) -> requests.Response:
         """One request; a refused grant (401 or 403, whatever the body) is renewed once."""
@@ -73,7 +71,13 @@ class Session:
                 )
         return response
 
+    @property
+    def auth_method(self) -> str | None:
+        """``legacy`` or ``oauth`` once logged in."""
+        return self._login.name
+
     def close(self) -> None:
+        """Log out, where the login dialect has a logout of its own."""
         with self._lock:
             grant, self._grant = self._grant, None
         if grant is not None:
@@ -93,18 +97,19 @@ class Session:
         with self._lock:
             if self._grant is not None and self._grant != failed:
                 return self._grant
-            return self._login_locked(attempts_seen)
+            return self._login_locked(attempts_seen, failed)
 
-    def _login_locked(self, attempts_seen: int) -> Grant:
-        """Log in, unless another thread's attempt failed while this one waited
-        for the lock: then fail the same way, so a dead gateway costs every
-        waiting thread one timeout, not one each in turn."""
+    def _login_locked(self, attempts_seen: int, previous: Grant | None = None) -> Grant:
+        """Log in (or renew ``previous``), unless another thread's attempt failed
+        while this one waited for the lock: then fail the same way, so a dead
+        gateway costs every waiting thread one timeout, not one each in turn."""
         failure = self._failure
         if failure is not None and self._attempts != attempts_seen:
             raise restated(failure, failure.message) from failure
         self._grant = None
+        now = self._clock()
         try:
-            grant = self._login.login(self._clock())
+            grant = self._login.login(now) if previous is None else self._login.renew(previous, now)
         except GatewayError as error:
             self._failure = error
             raise

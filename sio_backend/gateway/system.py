@@ -1,19 +1,31 @@
-"""The system as a whole: API version, system id, domains, pools and capacity."""
+"""The system as a whole: API version, system id, domains, pools and capacity.
+
+A pool's generation is its protection domain's ``genType`` (cinder's
+``init_powerflex_gen_type``: absent means mirroring, as on every 4.x
+system); only 5.x gateways report one, so older ones are never asked.
+"""
 
 from __future__ import annotations
 
-import re
+import dataclasses
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sio_backend.exceptions import BadRequest, InvalidResponse, NotFound
 from sio_backend.gateway.api import Api
-from sio_backend.gateway.models import PoolCapacity, StoragePool
-from sio_backend.gateway.wire import as_list, as_object, check_id, object_id
+from sio_backend.gateway.models import EC, MIRRORING, PoolCapacity, StoragePool
+from sio_backend.gateway.wire import (
+    as_list,
+    as_object,
+    check_id,
+    object_id,
+    optional_text,
+    parse_version,
+)
 
 ID_CACHE_TTL_S = 5 * 60.0
-_VERSION = re.compile(r"(\d+)\.(\d+)")
+METRICS_PATH = "/dtapi/rest/v1/metrics/query"
 
 
 class TtlCache:
@@ -46,24 +58,19 @@ class System:
         self._version: str | None = None
         self._system_id: str | None = None
         self._thin_statistic = "thinCapacityAllocatedInKb"
+        # Neither a pool's domain nor a domain's generation ever changes.
+        self._domain_gen_types: dict[str, str] = {}
+        self._pool_gen_types: dict[str, str] = {}
 
     def api_version(self) -> str:
         """The REST API version as "major.minor", fetched once per client."""
         if self._version is None:
-            raw = self._api.scalar("GET", "/api/version") or ""
-            match = _VERSION.match(raw)
-            if match is None:
-                raise InvalidResponse(
-                    f"the gateway reports API version {raw!r}, not major.minor",
-                    method="GET",
-                    path="/api/version",
-                )
-            self._version = f"{match[1]}.{match[2]}"
+            major, minor = parse_version(self._api.scalar("GET", "/api/version"))
+            self._version = f"{major}.{minor}"
         return self._version
 
     def version_at_least(self, major: int, minor: int) -> bool:
-        found_major, found_minor = (int(part) for part in self.api_version().split("."))
-        return (found_major, found_minor) >= (major, minor)
+        return parse_version(self.api_version()) >= (major, minor)
 
     def system_id(self) -> str:
         """The id that names devices ``emc-vol-<system id>-<volume id>``."""
@@ -120,11 +127,50 @@ class System:
 
     def get_storage_pool(self, pool_id: str) -> StoragePool:
         path = f"/api/instances/StoragePool::{check_id(pool_id, 'storage pool id')}"
-        return self._api.request("GET", path, parse=StoragePool.from_api)
+        pool = self._api.request("GET", path, parse=StoragePool.from_api)
+        pool = dataclasses.replace(pool, gen_type=self._domain_gen_type(pool.protection_domain_id))
+        self._pool_gen_types[pool.id] = pool.gen_type
+        return pool
+
+    def erasure_coded(self, pool_id: str) -> bool:
+        """Whether the pool is a 5.x Erasure Coding ("gen2") pool."""
+        if not self.version_at_least(5, 0):
+            return False
+        gen_type = self._pool_gen_types.get(pool_id)
+        if gen_type is None:
+            gen_type = self.get_storage_pool(pool_id).gen_type
+        return gen_type.lower() == EC.lower()
+
+    def _domain_gen_type(self, domain_id: str) -> str:
+        if not self.version_at_least(5, 0):
+            return MIRRORING
+        found = self._domain_gen_types.get(domain_id)
+        if found is None:
+            # cinder's query (rest_client.init_powerflex_gen_type); Dell's 5.0
+            # API file answers a list of ProtectionDomain objects.
+            def parse(data: Any) -> str:
+                domains = as_list(data, "the protection domain list")
+                if not domains:
+                    raise InvalidResponse(f"protection domain {domain_id} was not returned")
+                domain = as_object(domains[0], "a protection domain")
+                return optional_text(domain, "genType", f"protection domain {domain_id}") or (
+                    MIRRORING
+                )
+
+            found = self._api.request(
+                "POST",
+                "/api/types/ProtectionDomain/instances/action/queryBySelectedIds",
+                {"ids": [domain_id]},
+                parse=parse,
+            )
+            self._domain_gen_types[domain_id] = found
+        return found
 
     def pool_capacity(self, pool_id: str) -> PoolCapacity:
         """Capacity from selected statistics; the formula depends on the API version."""
         check_id(pool_id, "storage pool id")
+        if self.erasure_coded(pool_id):
+            return self._metrics_capacity(pool_id)
         net = self.version_at_least(3, 0)
         snapshots = (
             "snapshotCapacityInKb" if self.version_at_least(3, 5) else "snapCapacityInUseInKb"
@@ -166,3 +212,47 @@ class System:
             {"ids": [pool_id], "properties": properties},
             parse=parse,
         )
+
+    def _metrics_capacity(self, pool_id: str) -> PoolCapacity:
+        """5.x has no querySelectedStatistics; its metrics service answers in bytes.
+
+        Request and answer as cinder's ``_get_ec_queryable_statistics`` sends
+        and reads them (``metrics`` as a JSON list: the live service refuses
+        the comma string Dell's file describes, pflex_exporter ADR-0003).
+        """
+        return self._api.request(
+            "POST",
+            METRICS_PATH,
+            {"resource_type": "storage_pool", "ids": [pool_id], "metrics": list(_METRICS)},
+            parse=lambda data: _capacity_from_metrics(data, pool_id),
+        )
+
+
+_METRICS = ("physical_total", "physical_free", "logical_provisioned")
+
+
+def _capacity_from_metrics(data: Any, pool_id: str) -> PoolCapacity:
+    """``{"resources": [{"metrics": [{"name", "values": [bytes]}]}]}`` as KiB figures."""
+    resources = as_list(as_object(data, "the metrics answer").get("resources"), "resources")
+    mine = [
+        item
+        for item in resources
+        if isinstance(item, Mapping) and item.get("id") in (None, pool_id)
+    ]
+    if not mine:
+        raise InvalidResponse(f"the metrics answer has no entry for pool {pool_id}")
+    in_bytes: dict[str, float] = {}
+    for entry in as_list(mine[0].get("metrics"), f"metrics of pool {pool_id}"):
+        metric = as_object(entry, "a metric")
+        values = metric.get("values")
+        first = values[0] if isinstance(values, list) and values else None
+        if isinstance(first, int | float) and not isinstance(first, bool) and first >= 0:
+            in_bytes[str(metric.get("name"))] = first
+    missing = [name for name in _METRICS if name not in in_bytes]
+    if missing:
+        raise InvalidResponse(f"the metrics of pool {pool_id} lack {', '.join(missing)}")
+    return PoolCapacity(
+        total_kb=int(in_bytes["physical_total"]) // 1024,
+        free_kb=int(in_bytes["physical_free"]) // 1024,
+        provisioned_kb=int(in_bytes["logical_provisioned"]) // 1024,
+    )

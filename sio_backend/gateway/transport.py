@@ -111,9 +111,11 @@ class Transport:
             )
         except requests.exceptions.SSLError as error:
             untrusted = "certificate verify failed" in str(error).lower()
+            # The reason comes last in requests' text, past the URL: name it first.
+            reason = "certificate verify failed: " if untrusted else ""
             raise (TLSVerificationFailed if untrusted else GatewayUnavailable)(
                 f"TLS connection to the PowerFlex gateway {self.endpoint} failed "
-                f"({snippet(str(error))}). If a private CA signed the gateway certificate, "
+                f"({reason}{snippet(str(error))}). If a private CA signed the gateway certificate, "
                 "set [scaleio] server_certificate_path to that CA bundle (or, insecurely, "
                 "verify_server_certificate = False)",
                 method=method,

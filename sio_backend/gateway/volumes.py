@@ -9,7 +9,7 @@ already implies its protection domain.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from oslo_log import log as logging
@@ -27,6 +27,7 @@ from sio_backend.exceptions import (
     VolumeConflict,
 )
 from sio_backend.gateway.api import Api
+from sio_backend.gateway.errors import not_served
 from sio_backend.gateway.models import KB_PER_GB, SNAPSHOT, THICK, THIN, Volume
 from sio_backend.gateway.system import System
 from sio_backend.gateway.wire import (
@@ -42,8 +43,19 @@ from sio_backend.sizing import round_up_gb
 
 LOG = logging.getLogger(__name__)
 
+_OTHER_MAP_VERB = {"addMappedSdc": "addMappedHost", "addMappedHost": "addMappedSdc"}
 # A change that failed with one of these may still have happened.
 MAYBE_APPLIED = (NameInUse, GatewayUnavailable, InvalidResponse)
+
+
+def _snapshot_id(data: Any) -> str | None:
+    """The id in ``volumeIdList`` (as cinder reads it), None for an empty answer."""
+    if data is None or (isinstance(data, Mapping) and "volumeIdList" not in data):
+        return None
+    ids = as_list(as_object(data, "the snapshot answer").get("volumeIdList"), "volumeIdList")
+    if not ids or not isinstance(ids[0], str) or not ID_PATTERN.fullmatch(ids[0]):
+        raise InvalidResponse(f"the snapshot answer has no volume id: {describe(data)}")
+    return ids[0]
 
 
 def volume_path(volume_id: str, action: str | None = None) -> str:
@@ -57,6 +69,7 @@ class Volumes:
     def __init__(self, api: Api, system: System) -> None:
         self._api = api
         self._system = system
+        self._map_verb: str | None = None  # the one that worked, once one has
 
     def create(
         self, name: str, pool_id: str, size_gb: int, *, thin: bool, exclusive: bool = False
@@ -231,14 +244,27 @@ class Volumes:
         raise error
 
     def map(self, volume_id: str, sdc_id: str, *, allow_multiple: bool = True) -> bool:
-        body = {"sdcId": sdc_id, "allowMultipleMappings": allow_multiple}
+        verb = self._map_verb or self._preferred_map_verb()
+        # addMappedHost takes the SDC's id as hostId (Dell's 4.5 and 5.0 API files).
+        key = "hostId" if verb == "addMappedHost" else "sdcId"
+        body = {key: sdc_id, "allowMultipleMappings": allow_multiple}
         try:
-            self._api.request("POST", volume_path(volume_id, "addMappedSdc"), body)
+            self._api.request("POST", volume_path(volume_id, verb), body)
         except AlreadyMapped:
             return False
         except GatewayError as error:
+            if self._map_verb is None and not_served(error):
+                self._map_verb = _OTHER_MAP_VERB[verb]
+                LOG.info("The gateway does not serve %s; mapping with %s", verb, self._map_verb)
+                return self.map(volume_id, sdc_id, allow_multiple=allow_multiple)
             self._confirm(error, volume_id, lambda volume: sdc_id in volume.mapped_sdc_ids)
+        self._map_verb = verb
         return True
+
+    def _preferred_map_verb(self) -> str:
+        """addMappedSdc (what every client sends on 3.x and 4.x), or on 5.x
+        addMappedHost (the only mapping verb in Dell's 5.0 API file)."""
+        return "addMappedHost" if self._system.version_at_least(5, 0) else "addMappedSdc"
 
     def unmap(self, volume_id: str, sdc_id: str | None = None) -> None:
         body = {"sdcId": sdc_id} if sdc_id else {"allSdcs": ""}
@@ -282,33 +308,50 @@ class Volumes:
             return
         self._api.request("POST", volume_path(volume_id, "setMappedSdcLimits"), body)
 
-    def snapshot(self, volume_id: str, snapshot_name: str) -> str:
+    def snapshot(self, volume_id: str, snapshot_name: str, *, pool_id: str | None = None) -> str:
+        """``snapshotVolumes``, or on an Erasure Coding pool ``createThinClone``.
+
+        Every snapshot this backend takes is mapped to a host afterwards, and
+        resize snapshots and image-cache clones become disks; on 5.x a
+        ``createSnapshot`` snapshot is read-only ("a read-only copy of the
+        volume", Dell's 5.0 API file) and a thin clone is "a read/write copy
+        of a volume or a snapshot", so the thin clone is what replaces
+        ``snapshotVolumes`` there (cinder does the same for its clones).
+        """
         check_volume_name(snapshot_name)
         check_id(volume_id, "volume id")
-        path = f"/api/instances/System::{self._system.system_id()}/action/snapshotVolumes"
+        if self._system.version_at_least(5, 0):
+            in_pool = pool_id or self.get(volume_id).pool_id
+            erasure_coded = self._system.erasure_coded(in_pool)
+        else:
+            erasure_coded = False
+        verb = "createThinClone" if erasure_coded else "snapshotVolumes"
+        path = f"/api/instances/System::{self._system.system_id()}/action/{verb}"
         body = {"snapshotDefs": [{"volumeId": volume_id, "snapshotName": snapshot_name}]}
 
-        def parse(data: Any) -> str:
-            ids = as_list(
-                as_object(data, "the snapshot answer").get("volumeIdList"), "volumeIdList"
-            )
-            if not ids or not isinstance(ids[0], str) or not ID_PATTERN.fullmatch(ids[0]):
-                raise InvalidResponse(f"the snapshot answer has no volume id: {describe(data)}")
-            return ids[0]
+        def differences(volume: Volume) -> list[str]:
+            found = []
+            # What type 5.x gives a thin clone is not documented: only its source is checked.
+            if not erasure_coded and volume.volume_type != SNAPSHOT:
+                found.append(f"it is a {volume.volume_type} volume, not a snapshot")
+            if volume.ancestor_id != volume_id:
+                found.append(f"its source is {volume.ancestor_id}, not {volume_id}")
+            return found
 
         try:
-            return self._api.request("POST", path, body, parse=parse)
+            made = self._api.request("POST", path, body, parse=_snapshot_id)
         except MAYBE_APPLIED as error:
-
-            def differences(volume: Volume) -> list[str]:
-                found = []
-                if volume.volume_type != SNAPSHOT:
-                    found.append(f"it is a {volume.volume_type} volume, not a snapshot")
-                if volume.ancestor_id != volume_id:
-                    found.append(f"its source is {volume.ancestor_id}, not {volume_id}")
-                return found
-
             return self._adopt(snapshot_name, error, differences).id
+        if made is not None:
+            return made
+        # Dell's 5.0 file documents {} as the answer; the name tells which it made.
+        missing = InvalidResponse(
+            f"the gateway answered {verb} without the new volume's id and no volume "
+            f"{snapshot_name!r} exists",
+            method="POST",
+            path=path,
+        )
+        return self._adopt(snapshot_name, missing, differences).id
 
     def overwrite_content(self, volume_id: str, source_volume_id: str) -> None:
         body = {"srcVolumeId": check_id(source_volume_id, "source volume id")}

@@ -21,6 +21,7 @@ MAX_NAME_LENGTH = 31
 SNIPPET_LENGTH = 200
 ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]+")
 _BARE_SCALAR = re.compile(r"[A-Za-z0-9_.:+/=-]+")
+_VERSION = re.compile(r"(\d+)\.(\d+)")
 # json.loads raises RecursionError, not ValueError, on deeply nested text.
 NOT_JSON = (ValueError, RecursionError)
 
@@ -125,17 +126,34 @@ def stringify(value: Any) -> Any:
     return value
 
 
+def usable_token(value: Any) -> str | None:
+    """A token that can go into a header as it is (no space, quote or newline)."""
+    if isinstance(value, str) and _BARE_SCALAR.fullmatch(value):
+        return value
+    return None
+
+
 def token_from(body: str) -> str | None:
-    """Real gateways send the token as a JSON string; test fixtures send it bare."""
+    """Real gateways send the legacy token as a JSON string; test fixtures send it bare."""
     token = body.strip()
     if token.startswith('"'):
         try:
             token = json.loads(token)
         except NOT_JSON:
             token = token.strip('"')
-    if isinstance(token, str) and _BARE_SCALAR.fullmatch(token):
-        return token
-    return None
+    return usable_token(token)
+
+
+def parse_version(raw: str | None) -> tuple[int, int]:
+    """``"3.5"``, ``"4.5.2"`` or ``"5.0"`` as (major, minor), compared as numbers."""
+    match = _VERSION.match(raw or "")
+    if match is None:
+        raise InvalidResponse(
+            f"the gateway reports API version {raw!r}, not major.minor",
+            method="GET",
+            path="/api/version",
+        )
+    return int(match[1]), int(match[2])
 
 
 def decode_json(response: requests.Response) -> Any:

@@ -133,6 +133,8 @@ def no_ca_bundle_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def gateway() -> FakeGateway:
     with FakeGateway(case_sensitive=True) as mocker:
         mocker.get(mocker.url("/api/login"), text=f'"{FakeGateway.TOKEN}"')
+        # A 3.5 gateway: the OAuth login of 4.x and 5.x is not served.
+        mocker.post(mocker.url("/rest/auth/login"), status_code=404, text="")
         mocker.get(mocker.url("/api/version"), text='"3.5"')
         yield mocker
 
@@ -148,6 +150,8 @@ def make_client(clock: FakeClock, sleeps: list[float]):
 
     def make(**overrides: Any) -> GatewayClient:
         options = {
+            # The recorded 3.5 dialect; the tests of the login choice ask for auto.
+            "auth_method": "legacy",
             "verify": True,
             "timeout": FakeGateway.TIMEOUT,
             "clock": clock,

@@ -225,3 +225,36 @@ def test_numbers_sent_as_strings_and_missing_limits_are_tolerated(gateway, clien
 
     assert volume.size_kb == 8388608
     assert volume.mapped_sdcs == (MappedSdc(gateway.SDC_ID, None, 0, 0),)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("4037", exceptions.AlreadyMapped),
+        ("81", exceptions.AlreadyMapped),
+        ("4039", exceptions.NotMapped),
+        (" 84 ", exceptions.NotMapped),
+        ("79", exceptions.NotFound),
+        ("78", exceptions.NotFound),
+        ("not-a-number", exceptions.GatewayError),
+    ],
+)
+def test_error_codes_sent_as_strings_are_recognised(gateway, client, code, expected):
+    body = {"message": "x", "httpStatusCode": 500, "errorCode": code}
+    gateway.get(gateway.url(SDC_PATH), status_code=500, json=body)
+
+    with pytest.raises(exceptions.GatewayError) as info:
+        client.get_sdc("s1")
+
+    assert type(info.value) is expected
+    assert info.value.error_code == (int(code) if code.strip().isdigit() else None)
+
+
+def test_a_detail_rc_sent_as_a_string_is_recognised(gateway, client):
+    details = [{"rc": "182", "errorMessage": "Too many snapshots"}]
+    gateway.get(gateway.url(SDC_PATH), **gateway.error("Error with details", "6", details=details))
+
+    with pytest.raises(exceptions.SnapshotLimit) as info:
+        client.get_sdc("s1")
+
+    assert (info.value.error_code, info.value.rc) == (6, 182)

@@ -285,7 +285,7 @@ def test_connection_pool_is_bounded_by_max_connections(make_client):
 
 
 def test_ipv6_gateway_address_is_bracketed(gateway):
-    gateway_client = GatewayClient("2001:db8::5", 8443, verify=True)
+    gateway_client = GatewayClient("2001:db8::5", 8443, verify=True, auth_method="legacy")
     gateway.get("https://[2001:db8::5]:8443/api/login", text='"t"')
     gateway.get("https://[2001:db8::5]:8443/api/version", text='"3.0"')
 
@@ -294,7 +294,7 @@ def test_ipv6_gateway_address_is_bracketed(gateway):
 
 
 def test_plain_http_scheme_is_honoured(gateway):
-    gateway_client = GatewayClient("gw", 80, scheme="http", verify=True)
+    gateway_client = GatewayClient("gw", 80, scheme="http", verify=True, auth_method="legacy")
     gateway.get("http://gw:80/api/login", text='"t"')
     gateway.get("http://gw:80/api/version", text='"4.5"')
 
