@@ -119,8 +119,12 @@ placement_opts = [
         "disk_size_policy",
         default="reject",
         choices=[
-            ("reject", "Refuse disks whose size is not a multiple of 8 GiB."),
-            ("round_up", "Round such disks up to the next multiple of 8 GiB."),
+            (
+                "reject",
+                "Refuse disks whose size is not a multiple of the pool's unit (8 GiB; "
+                "1 GiB on PowerFlex 5.x Erasure Coding pools).",
+            ),
+            ("round_up", "Round such disks up to the next multiple of the pool's unit."),
         ],
         help="What to do with a flavor disk whose size PowerFlex cannot allocate "
         "exactly. Rescue disks and root_gb = 0 disks are always rounded up.",

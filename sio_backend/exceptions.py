@@ -153,7 +153,7 @@ class FlavorNotSupported(ScaleIOError):
 
 
 class DiskSizeNotSupported(FlavorNotSupported):
-    """A flavor disk is not a multiple of 8 GiB and the policy is to refuse it."""
+    """A flavor disk is not a multiple of the pool's unit and the policy is to refuse it."""
 
 
 class InvalidExtraSpec(FlavorNotSupported):

@@ -190,6 +190,12 @@ class Storage:
             self._check_pool(pool, placement)
         return pool_id
 
+    def size_granularity_gb(self, placement: DiskPlacement) -> int:
+        """Volume sizes in the placement's pool are multiples of this (8, or 1 on EC pools)."""
+        pool_id = self.pool_id(placement)
+        with self._lock:
+            return self._checked_pools[pool_id].size_granularity_gb
+
     def _check_pool(self, pool: StoragePool, placement: DiskPlacement) -> None:
         where = f"storage pool {placement.storage_pool!r} in {placement.protection_domain!r}"
         if not pool.zero_padding and not self._allow_non_padded:

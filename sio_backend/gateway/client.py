@@ -176,7 +176,8 @@ class GatewayClient:
     def create_volume(
         self, name: str, pool_id: str, size_gb: int, *, thin: bool, exclusive: bool = False
     ) -> Volume:
-        """Create a volume of ``size_gb`` rounded up to 8 GiB.
+        """Create a volume of ``size_gb`` rounded up to the pool's granularity
+        (8 GiB, or 1 GiB on an Erasure Coding pool).
 
         A replayed or unanswered create is resolved by name: a volume that is
         exactly what was asked for is adopted, any other one is a conflict.
@@ -202,7 +203,8 @@ class GatewayClient:
         self._volumes.rename(volume_id, new_name)
 
     def extend_volume(self, volume_id: str, size_gb: int) -> Volume:
-        """Grow to ``size_gb`` rounded up to 8 GiB; the gateway itself does not round."""
+        """Grow to ``size_gb`` rounded up to the pool's granularity; the gateway
+        itself does not round."""
         return self._volumes.extend(volume_id, size_gb)
 
     def remove_volume(self, volume_id: str, *, mapped: bool | None = None) -> None:

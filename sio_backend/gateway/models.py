@@ -24,6 +24,8 @@ SNAPSHOT = "Snapshot"
 SDC_HOST = "SdcHost"
 EC = "EC"
 MIRRORING = "Mirroring"
+GRANULARITY_GB = 8  # sizes on 3.x, 4.x and mirroring pools
+EC_GRANULARITY_GB = 1  # sizes on 5.x Erasure Coding pools (cinder, LXD docs)
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,7 @@ class StoragePool:
     @property
     def size_granularity_gb(self) -> int:
         """Volume sizes are multiples of this: 8 GiB, or 1 GiB on Erasure Coding pools."""
-        return 1 if self.erasure_coded else 8
+        return EC_GRANULARITY_GB if self.erasure_coded else GRANULARITY_GB
 
     @classmethod
     def from_api(cls, data: Any) -> Self:

@@ -14,7 +14,14 @@ from typing import Any
 
 from sio_backend.exceptions import BadRequest, InvalidResponse, NotFound
 from sio_backend.gateway.api import Api
-from sio_backend.gateway.models import EC, MIRRORING, PoolCapacity, StoragePool
+from sio_backend.gateway.models import (
+    EC,
+    EC_GRANULARITY_GB,
+    GRANULARITY_GB,
+    MIRRORING,
+    PoolCapacity,
+    StoragePool,
+)
 from sio_backend.gateway.wire import (
     as_list,
     as_object,
@@ -140,6 +147,10 @@ class System:
         if gen_type is None:
             gen_type = self.get_storage_pool(pool_id).gen_type
         return gen_type.lower() == EC.lower()
+
+    def size_granularity_gb(self, pool_id: str) -> int:
+        """Volume sizes in the pool are multiples of this many GiB."""
+        return EC_GRANULARITY_GB if self.erasure_coded(pool_id) else GRANULARITY_GB
 
     def _domain_gen_type(self, domain_id: str) -> str:
         if not self.version_at_least(5, 0):

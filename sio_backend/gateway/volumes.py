@@ -78,7 +78,7 @@ class Volumes:
         check_id(pool_id, "storage pool id")
         if size_gb <= 0:
             raise InvalidArgument(f"volume {name!r}: size must be positive, got {size_gb} GiB")
-        size_kb = round_up_gb(size_gb) * KB_PER_GB
+        size_kb = round_up_gb(size_gb, self._system.size_granularity_gb(pool_id)) * KB_PER_GB
         volume_type = THIN if thin else THICK
         body = {
             "storagePoolId": pool_id,
@@ -197,9 +197,9 @@ class Volumes:
     def extend(self, volume_id: str, size_gb: int) -> Volume:
         if size_gb <= 0:
             raise InvalidArgument(f"volume {volume_id}: size must be positive, got {size_gb} GiB")
-        target_gb = round_up_gb(size_gb)
-        target_kb = target_gb * KB_PER_GB
         volume = self.get(volume_id)
+        target_gb = round_up_gb(size_gb, self._system.size_granularity_gb(volume.pool_id))
+        target_kb = target_gb * KB_PER_GB
         if volume.size_kb == target_kb:
             return volume
         if volume.size_kb > target_kb:

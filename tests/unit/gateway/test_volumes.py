@@ -412,7 +412,12 @@ def test_extend_to_the_current_rounded_size_does_nothing(gateway, client, volume
     gateway.get(volume_url, json=gateway.volume(size_gb=16))
 
     assert client.extend_volume(gateway.VOLUME_ID, asked).size_gb == 16
-    assert gateway.calls() == ["GET /api/login", f"GET {gateway.volume_url()[len(gateway.BASE) :]}"]
+    # The version, read once per client, says whether the pool could be Erasure Coding.
+    assert gateway.calls() == [
+        "GET /api/login",
+        f"GET {gateway.volume_url()[len(gateway.BASE) :]}",
+        "GET /api/version",
+    ]
 
 
 def test_extend_never_shrinks(gateway, client, volume_url):

@@ -238,3 +238,35 @@ def test_an_unmapped_volume_has_null_mapped_sdc_info(gateway, client):
     gateway.get(gateway.volume_url("694a2d140000000b"), json={**VOLUME_5_0, "mappedSdcInfo": None})
 
     assert client.get_volume("694a2d140000000b").mapped_sdcs == ()
+
+
+# -- sizes follow the pool ----------------------------------------------------
+
+
+@pytest.mark.parametrize(("asked", "made"), [(10, 10), (1, 1), (17, 17)])
+def test_volumes_on_an_ec_pool_come_in_1_gib_steps(ec_system, client, asked, made):
+    ec_system.post(ec_system.url(CREATE), json={"id": CLONE_ID})
+
+    volume = client.create_volume("vol1", ec_system.POOL_ID, asked, thin=True)
+
+    assert volume.size_kb == made * GIB
+    assert ec_system.bodies(ec_system.url(CREATE))[0]["volumeSizeInKb"] == str(made * GIB)
+
+
+def test_a_volume_on_a_5x_mirroring_pool_keeps_8_gib_steps(ec_system, client):
+    ec_system.post(ec_system.url(PD_BY_IDS), json=[{"id": ec_system.PD_ID}])
+    ec_system.post(ec_system.url(CREATE), json={"id": CLONE_ID})
+
+    assert client.create_volume("vol1", ec_system.POOL_ID, 10, thin=True).size_kb == 16 * GIB
+
+
+def test_an_ec_volume_grows_in_1_gib_steps(ec_system, client):
+    ec_system.get(
+        ec_system.volume_url(),
+        [{"json": ec_system.volume(size_gb=8)}, {"json": ec_system.volume(size_gb=11)}],
+    )
+    grow = ec_system.action(ec_system.VOLUME_ID, "setVolumeSize")
+    ec_system.post(grow, json={})
+
+    assert client.extend_volume(ec_system.VOLUME_ID, 11).size_gb == 11
+    assert ec_system.bodies(grow) == [{"sizeInGB": "11"}]
