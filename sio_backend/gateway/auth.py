@@ -95,16 +95,20 @@ def _refused(transport: Transport, username: str, response: requests.Response, p
     )
 
 
-class LegacyLogin:
-    """``GET /api/login`` with Basic credentials; the token goes as the Basic password."""
-
-    name = "legacy"
-    describe = "legacy login, GET /api/login"
+class _PasswordLogin:
+    """A login with the configured user and password, over one transport."""
 
     def __init__(self, transport: Transport, username: str, password: str) -> None:
         self._transport = transport
         self.username = username
         self._password = password
+
+
+class LegacyLogin(_PasswordLogin):
+    """``GET /api/login`` with Basic credentials; the token goes as the Basic password."""
+
+    name = "legacy"
+    describe = "legacy login, GET /api/login"
 
     def login(self, now: float) -> Grant:
         path = "/api/login"
@@ -150,16 +154,11 @@ class LegacyLogin:
         """Nothing: a legacy token may be shared, and logout would end it for all."""
 
 
-class OAuthLogin:
+class OAuthLogin(_PasswordLogin):
     """PowerFlex Manager's OAuth login (Dell's 4.5.5 and 5.0 auth API files)."""
 
     name = "oauth"
     describe = "OAuth, POST /rest/auth/login"
-
-    def __init__(self, transport: Transport, username: str, password: str) -> None:
-        self._transport = transport
-        self.username = username
-        self._password = password
 
     def login(self, now: float) -> Grant:
         path = "/rest/auth/login"

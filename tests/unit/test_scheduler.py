@@ -81,19 +81,7 @@ class ScaleIOFlavorFilterTestCase(nova_support.NovaTestCase):
         host = make_host({"ssd": "true"}, {"scaleio": "True"})
         self.assertFalse(self.filter.host_passes(host, make_spec(root_gb=10)))
 
-
-class GranularityFromAggregateTestCase(nova_support.NovaTestCase):
-    """Hosts whose pools are 5.x Erasure Coding pools take 1 GiB steps."""
-
-    def setUp(self) -> None:
-        super().setUp()
-        self.flags(
-            default_protection_domain_name="pd1",
-            default_storage_pool_name="sp1",
-            disk_size_policy="reject",
-            group="scaleio",
-        )
-        self.filter = ScaleIOFlavorFilter()
+    # Hosts whose pools are 5.x Erasure Coding pools take 1 GiB steps.
 
     def test_a_10_gib_root_goes_to_an_ec_host_and_not_to_a_mirroring_one(self) -> None:
         ec_host = make_host({"scaleio": "true", "scaleio_size_granularity_gb": "1"})
