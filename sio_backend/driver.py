@@ -32,7 +32,7 @@ from oslo_log import log as logging
 from oslo_utils import excutils, fileutils, units, uuidutils
 
 from sio_backend import exceptions, flavor, ownership, sdc, storage
-from sio_backend.client import Volume
+from sio_backend.gateway import Volume
 from sio_backend.instance_volumes import ROOT, InstanceVolumes
 
 CONF = nova.conf.CONF

@@ -18,8 +18,8 @@ from nova.virt import driver as virt_driver
 from oslo_log import log as logging
 
 from sio_backend import exceptions, naming, ownership
-from sio_backend.client import Volume
 from sio_backend.flavor import DiskPlacement
+from sio_backend.gateway import Volume
 from sio_backend.storage import Storage
 
 LOG = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from oslo_config import cfg
 from oslo_upgradecheck.upgradecheck import Code, Result, UpgradeCommands
 
 from sio_backend import credentials, exceptions, nova_compat
-from sio_backend.client import KB_PER_GB, GatewayClient, Sdc, StoragePool
+from sio_backend.gateway import KB_PER_GB, GatewayClient, Sdc, StoragePool
 from sio_backend.sdc import BY_ID_DIR, Connector, LocalSdc
 from sio_backend.sizing import GRANULARITY_GB
 

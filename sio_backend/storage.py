@@ -20,8 +20,8 @@ from oslo_concurrency import lockutils
 from oslo_log import log as logging
 
 from sio_backend import exceptions, naming, privileged
-from sio_backend.client import SNAPSHOT, GatewayClient, Sdc, StoragePool, Volume
 from sio_backend.flavor import DiskPlacement
+from sio_backend.gateway import SNAPSHOT, GatewayClient, Sdc, StoragePool, Volume
 from sio_backend.sdc import LocalSdc
 
 LOG = logging.getLogger(__name__)
@@ -189,6 +189,12 @@ class Storage:
         elif not placement.thin:
             self._check_pool(pool, placement)
         return pool_id
+
+    def size_granularity_gb(self, placement: DiskPlacement) -> int:
+        """Volume sizes in the placement's pool are multiples of this (8, or 1 on EC pools)."""
+        pool_id = self.pool_id(placement)
+        with self._lock:
+            return self._checked_pools[pool_id].size_granularity_gb
 
     def _check_pool(self, pool: StoragePool, placement: DiskPlacement) -> None:
         where = f"storage pool {placement.storage_pool!r} in {placement.protection_domain!r}"
@@ -484,7 +490,7 @@ class Storage:
         """A point-in-time copy of the volume, in its V-Tree, unmapped."""
         self.ensure_ours(volume, "snapshot")
         self.ensure_our_name(snapshot_name, "create snapshot")
-        snapshot_id = self.client.snapshot_volume(volume.id, snapshot_name)
+        snapshot_id = self.client.snapshot_volume(volume.id, snapshot_name, pool_id=volume.pool_id)
         # What the gateway made is known: reading it back would cost a call.
         return dataclasses.replace(
             volume,

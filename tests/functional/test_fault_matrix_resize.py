@@ -41,7 +41,7 @@ class ResizeFaultMatrixTestCase(MatrixTestCase):
         # which keeps the hundreds of setups affordable.
         self.flags(image_cache="volume", group="scaleio")
         # A read is still retried after a restart, without half a second's wait.
-        self.useFixture(fixtures.MockPatch("sio_backend.client.READ_RETRY_DELAY_S", 0.01))
+        self.useFixture(fixtures.MockPatch("sio_backend.gateway.api.READ_RETRY_DELAY_S", 0.01))
         self.migrations: dict[str, object] = {}
         self.disk_infos: dict[str, str] = {}
 
