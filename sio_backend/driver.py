@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
+import inspect
 import os
 import shutil
 import threading
@@ -44,6 +46,27 @@ TRAIT = "CUSTOM_SCALEIO_DISKS"
 
 def _enabled() -> bool:
     return CONF.libvirt.images_type == IMAGES_TYPE
+
+
+def _one_operation(method):
+    """Run a nova entry point as one operation on its instance's volumes.
+
+    nova asks for each disk several times within one call (``cache``, then
+    the domain definition; ``exists``, the snapshot, the definition): the
+    steps share what they learn, so the gateway is asked once
+    (:mod:`sio_backend.known_volumes`).
+    """
+    signature = inspect.signature(method)
+
+    @functools.wraps(method)
+    def operation(self, *args, **kwargs):
+        if not _enabled():
+            return method(self, *args, **kwargs)
+        instance = signature.bind(self, *args, **kwargs).arguments["instance"]
+        with self._storage().operation(instance.uuid):
+            return method(self, *args, **kwargs)
+
+    return operation
 
 
 def _is_scaleio_disk(device) -> bool:
@@ -102,6 +125,7 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
 
     # -- spawn and delete ------------------------------------------------------
 
+    @_one_operation
     def spawn(
         self,
         context,
@@ -154,6 +178,7 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
                 instance=volumes.instance,
             )
 
+    @_one_operation
     def _cleanup(
         self,
         context,
@@ -209,8 +234,45 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
             LOG.info("Removing %s: the resize was reverted to the source", path)
             shutil.rmtree(path, ignore_errors=True)
 
+    # nova's own steps that create, grow, snapshot or define the disks.
+    @_one_operation
+    def finish_migration(
+        self,
+        context,
+        migration,
+        instance,
+        disk_info,
+        network_info,
+        image_meta,
+        resize_instance,
+        allocations,
+        block_device_info=None,
+        power_on=True,
+    ):
+        if _enabled():
+            # Each disk is asked for by its own image object: read them all at once.
+            self._volumes(instance, block_device_info).disks()
+        return super().finish_migration(
+            context,
+            migration,
+            instance,
+            disk_info,
+            network_info,
+            image_meta,
+            resize_instance,
+            allocations,
+            block_device_info,
+            power_on,
+        )
+
+    migrate_disk_and_power_off = _one_operation(
+        libvirt_driver.LibvirtDriver.migrate_disk_and_power_off
+    )
+    rescue = _one_operation(libvirt_driver.LibvirtDriver.rescue)
+
     # -- hard reboot -------------------------------------------------------------
 
+    @_one_operation
     def _hard_reboot(
         self, context, instance, network_info, share_info, block_device_info=None, accel_info=None
     ):
@@ -232,6 +294,7 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
 
     # -- resize and cold migration --------------------------------------------
 
+    @_one_operation
     def _cleanup_resize(self, context, instance, network_info):
         """Confirm: drop the revert snapshot and the disks only the old flavor had,
         and let the source host go of the disks."""
@@ -239,6 +302,7 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
         if _enabled():
             self._volumes(instance).release(ownership.on_confirm(instance, CONF.host))
 
+    @_one_operation
     def finish_revert_migration(
         self,
         context,
@@ -263,6 +327,7 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
 
     # -- live migration ----------------------------------------------------------
 
+    @_one_operation
     def pre_live_migration(
         self, context, instance, block_device_info, network_info, disk_info, migrate_data
     ):
@@ -274,12 +339,14 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
             self._volumes(instance, block_device_info).attach_all(self._placement(instance))
         return migrate_data
 
+    @_one_operation
     def post_live_migration_at_source(self, context, instance, network_info):
         super().post_live_migration_at_source(context, instance, network_info)
         if _enabled():
             # nova calls cleanup() here only without a shared instances_path.
             self._volumes(instance).detach_all()
 
+    @_one_operation
     def check_can_live_migrate_source(
         self, context, instance, dest_check_data, block_device_info=None
     ):
@@ -296,6 +363,7 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
             )
         return migrate_data
 
+    @_one_operation
     def rollback_live_migration_at_source(self, context, instance, migrate_data):
         super().rollback_live_migration_at_source(context, instance, migrate_data)
         if _enabled():
@@ -305,6 +373,7 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
 
     # -- rescue ---------------------------------------------------------------------
 
+    @_one_operation
     def unrescue(self, context, instance):
         if _enabled() and not os.path.exists(
             os.path.join(libvirt_utils.get_instance_path(instance), "unrescue.xml")
@@ -320,6 +389,7 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
 
     # -- snapshot to Glance ----------------------------------------------------------
 
+    @_one_operation
     def snapshot(self, context, instance, image_id, update_task_state):
         """Upload the root disk from a PowerFlex snapshot; the guest keeps running.
 

@@ -78,8 +78,14 @@ class InstanceVolumes:
         yield from self._probe_ephemerals() if ephemerals is None else ephemerals
 
     def _probe_ephemerals(self) -> Iterator[str]:
-        """``disk.local``, or as many ``disk.ephN`` as exist (bounded by the naming)."""
-        if self._exists("disk.local"):
+        """``disk.local``, or as many ``disk.ephN`` as exist (bounded by the naming).
+
+        nova names a flavor's ephemeral ``disk.local`` only when the instance
+        has no ephemeral block devices, so an instance known to have
+        ``disk.eph0`` has no ``disk.local`` to look for.
+        """
+        eph0_known = isinstance(self.storage.view_of(self._name("disk.eph0")), Volume)
+        if not eph0_known and self._exists("disk.local"):
             yield "disk.local"
             return
         for index in range(naming.MAX_EPHEMERAL_INDEX + 1):
@@ -89,14 +95,15 @@ class InstanceVolumes:
             yield name
 
     def _exists(self, disk_name: str) -> bool:
-        return self.storage.client.volume_id_by_name(self._name(disk_name)) is not None
+        return self.storage.exists(self._name(disk_name))
 
     def _rescue_names(self) -> list[str]:
         return [name + naming.RESCUE_SUFFIX for name in self._disk_names()]
 
     def _find(self, disk_names: Iterable[str]) -> list[Volume]:
-        found = (self.storage.find(self._name(name)) for name in disk_names)
-        return [volume for volume in found if volume is not None]
+        names = [self._name(name) for name in disk_names]
+        found = self.storage.find_all(names)
+        return [found[name] for name in names if name in found]
 
     def disks(self) -> list[Volume]:
         return self._find(self._disk_names())
@@ -121,7 +128,7 @@ class InstanceVolumes:
         the snapshot could never be reached again.  One call when the root exists.
         """
         root = self._name(ROOT)
-        if self.storage.client.volume_id_by_name(root) is not None:
+        if self.storage.exists(root):
             return
         snapshot = self.resize_snapshot()
         if snapshot is not None:

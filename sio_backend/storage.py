@@ -10,6 +10,7 @@ and a pool is only used when it cannot hand a tenant someone else's data.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import threading
 import time
@@ -21,7 +22,8 @@ from oslo_log import log as logging
 
 from sio_backend import exceptions, naming, privileged
 from sio_backend.flavor import DiskPlacement
-from sio_backend.gateway import SNAPSHOT, GatewayClient, Sdc, StoragePool, Volume
+from sio_backend.gateway import SNAPSHOT, GatewayClient, MappedSdc, Sdc, StoragePool, Volume
+from sio_backend.known_volumes import UNKNOWN, KnownVolumes
 from sio_backend.sdc import LocalSdc
 
 LOG = logging.getLogger(__name__)
@@ -30,6 +32,24 @@ GiB = 1024**3
 _KiB = 1024
 # How long a reading of this host's SDC as connected is trusted before a create.
 SDC_RECHECK_S = 30.0
+
+
+def _forgets_on_error(method: Callable) -> Callable:
+    """A change that failed may still have happened: later steps of the
+    operation read the volumes it names afresh instead of trusting a view."""
+
+    @functools.wraps(method)
+    def changing(self: Storage, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            for arg in args:
+                name = arg.name if isinstance(arg, Volume) else arg
+                if isinstance(name, str):
+                    self.known.forget_view(name)
+            raise
+
+    return changing
 
 
 class Storage:
@@ -54,6 +74,7 @@ class Storage:
         self._sdc_connected_until = 0.0
         self._checked_pools: dict[str, StoragePool] = {}
         self._created: dict[str, set[str]] = {}
+        self.known = KnownVolumes()
 
     @classmethod
     def from_config(cls, conf) -> Storage:
@@ -218,12 +239,95 @@ class Storage:
 
     # -- volumes --------------------------------------------------------
 
+    def operation(self, instance_uuid: str) -> AbstractContextManager:
+        """One driver operation on the instance: its steps share what they learn
+        of its volumes (see :mod:`sio_backend.known_volumes`)."""
+        return self.known.operation(instance_uuid)
+
     def find(self, name: str) -> Volume | None:
-        return self.client.find_volume(name)
+        """The volume called ``name``, or None; asked once per operation."""
+        seen = self._known_view(name)
+        if seen is not UNKNOWN:
+            return seen
+        volume = self.client.find_volume(name)
+        self.known.seen(name, volume)
+        return volume
+
+    def find_all(self, names: list[str]) -> dict[str, Volume]:
+        """The volumes of these names that exist: an id per name this operation
+        does not know yet, then one read of all of them (n + 1 calls, not 2n)."""
+        found: dict[str, Volume] = {}
+        ids: dict[str, str] = {}
+        for name in names:
+            seen = self._known_view(name)
+            if isinstance(seen, Volume):
+                found[name] = seen
+            elif seen is UNKNOWN:
+                volume_id = self.client.volume_id_by_name(name)
+                if volume_id is None:
+                    self.known.seen(name, None)
+                else:
+                    ids[name] = volume_id
+        if ids:
+            self._read_known(ids)
+            for name in ids:
+                seen = self.known.view(name)
+                volume = seen if isinstance(seen, Volume) else self.client.find_volume(name)
+                if volume is not None:
+                    found[name] = volume
+        return found
+
+    def view_of(self, name: str) -> Volume | None | object:
+        """What this operation knows of ``name`` (see :meth:`_known_view`), without asking."""
+        return self._known_view(name)
+
+    def exists(self, name: str) -> bool:
+        seen = self._known_view(name)
+        if seen is not UNKNOWN:
+            return seen is not None
+        volume_id = self.client.volume_id_by_name(name)
+        if volume_id is None:
+            self.known.seen(name, None)
+            return False
+        self.known.learn_id(name, volume_id)
+        return True
+
+    def _known_view(self, name: str) -> Volume | None | object:
+        """What this operation knows of ``name``, reading every volume of its
+        instance this process knows the id of first (one call for all)."""
+        seen = self.known.view(name)
+        if seen is UNKNOWN:
+            ids = self.known.ids_to_read(name)
+            if ids:
+                self._read_known(ids)
+                seen = self.known.view(name)
+        return seen
+
+    def _read_known(self, ids: dict[str, str]) -> None:
+        by_id = {volume.id: volume for volume in self.client.volumes_by_ids(sorted(ids.values()))}
+        for name, volume_id in ids.items():
+            volume = by_id.get(volume_id)
+            if volume is not None and volume.name == name:
+                self.known.seen(name, volume)
+                continue
+            # Removed, or renamed since: whatever is called ``name`` now is looked up.
+            self.known.forget(name)
+            if volume is not None and naming.is_ours(volume.name, self.installation_id):
+                self.known.seen(volume.name, volume)
+
+    def _freshest(self, volume: Volume) -> Volume:
+        """This operation's latest view of ``volume`` (it may have mapped it since)."""
+        seen = self.known.view(volume.name or "")
+        return seen if isinstance(seen, Volume) and seen.id == volume.id else volume
+
+    def _seen_mappings(self, volume: Volume, mappings: tuple[MappedSdc, ...]) -> None:
+        if volume.name:
+            self.known.seen(volume.name, dataclasses.replace(volume, mapped_sdcs=mappings))
 
     def get(self, volume_id: str) -> Volume:
         return self.client.get_volume(volume_id)
 
+    @_forgets_on_error
     def create(
         self, name: str, placement: DiskPlacement, size_bytes: int, *, exclusive: bool = False
     ) -> Volume:
@@ -237,6 +341,7 @@ class Storage:
             name, pool_id, size_gb, thin=placement.thin, exclusive=exclusive
         )
         self._note_created(name)
+        self.known.seen(name, volume)
         return volume
 
     def _note_created(self, name: str) -> None:
@@ -291,6 +396,7 @@ class Storage:
     def _device_present(self, volume_id: str) -> bool:
         return os.path.lexists(self.device_path(volume_id))
 
+    @_forgets_on_error
     def attach(self, volume: Volume, placement: DiskPlacement | None = None) -> str:
         """Map the volume to this host, apply QoS, and wait for its device.
 
@@ -301,27 +407,42 @@ class Storage:
         """
         self.ensure_ours(volume, "map")
         sdc = self.connected_sdc()
+        volume = self._freshest(volume)
         with self._volume_lock(volume.id):
             mapped_here = False
             if not (self._device_present(volume.id) and sdc.id in volume.mapped_sdc_ids):
                 mapped_here = self.client.map_volume(volume.id, sdc.id, allow_multiple=True)
+            others = tuple(m for m in volume.mapped_sdcs if m.sdc_id != sdc.id)
+            # A mapping this call made has no limits yet, whatever an older view said.
+            mine = None if mapped_here else self._mapping(volume, sdc.id)
             try:
                 if placement is not None:
-                    self._apply_qos(volume, sdc.id, placement)
-                return self._wait_for_device(volume)
+                    mine = self._apply_qos(volume, sdc.id, placement, mine)
+                path = self._wait_for_device(volume)
             except BaseException:
                 if mapped_here:
                     LOG.warning("Rolling back the mapping of %s to this host", volume.name)
                     self._unmap_quietly(volume, sdc.id)
                 raise
+            if mine is None and not mapped_here:
+                self.known.forget_view(volume.name or "")  # its limits here are not known
+            else:
+                self._seen_mappings(volume, (*others, mine or MappedSdc(sdc.id, sdc.ip, 0, 0)))
+            return path
 
-    def _apply_qos(self, volume: Volume, sdc_id: str, placement: DiskPlacement) -> None:
+    @staticmethod
+    def _mapping(volume: Volume, sdc_id: str) -> MappedSdc | None:
+        return next((m for m in volume.mapped_sdcs if m.sdc_id == sdc_id), None)
+
+    def _apply_qos(
+        self, volume: Volume, sdc_id: str, placement: DiskPlacement, current: MappedSdc | None
+    ) -> MappedSdc:
         """Make this host's limits on the volume those of the flavor (0 = unlimited).
 
         Limits left by an earlier flavor are cleared too, so a resize to a
-        flavor without QoS does not keep the old ones.
+        flavor without QoS does not keep the old ones.  Returns the mapping as
+        it now is.
         """
-        current = next((m for m in volume.mapped_sdcs if m.sdc_id == sdc_id), None)
         have = {
             "iops_limit": current.iops_limit if current else 0,
             "bandwidth_limit_kbps": current.bandwidth_limit_kbps if current else 0,
@@ -335,6 +456,12 @@ class Storage:
         batches = [changes] if any(changes.values()) else [{k: v} for k, v in changes.items()]
         for batch in batches:
             self.client.set_sdc_limits(volume.id, sdc_id, **batch)
+        return MappedSdc(
+            sdc_id,
+            current.sdc_ip if current else None,
+            wanted["iops_limit"],
+            wanted["bandwidth_limit_kbps"],
+        )
 
     def _unmap_quietly(self, volume: Volume, sdc_id: str) -> None:
         try:
@@ -345,9 +472,12 @@ class Storage:
     def detach_quietly(self, volume: Volume) -> None:
         """Undo a mapping this host made, logging rather than raising on failure."""
         self.ensure_ours(volume, "unmap")
+        here = self.local_sdc().id
         with self._volume_lock(volume.id):
-            self._unmap_quietly(volume, self.local_sdc().id)
+            self._unmap_quietly(volume, here)
+        self.known.forget_view(volume.name or "")  # whether the unmap worked is not known
 
+    @_forgets_on_error
     def unmap_others(self, volume: Volume) -> None:
         """Unmap the volume from every SDC but this host's (fencing a failed host)."""
         here = self.local_sdc().id
@@ -357,23 +487,42 @@ class Storage:
         for sdc_id in sorted(others):
             LOG.warning("Fencing: unmapping %s from SDC %s", volume.name, sdc_id)
             self.client.unmap_volume(volume.id, sdc_id)
+        if others:
+            self._seen_mappings(volume, tuple(m for m in volume.mapped_sdcs if m.sdc_id == here))
 
+    @_forgets_on_error
     def detach(self, volume: Volume) -> None:
         """Unmap the volume from this host only (if its view or this host's device says mapped)."""
         self.ensure_ours(volume, "unmap")
         sdc = self.local_sdc()
+        volume = self._freshest(volume)
         with self._volume_lock(volume.id):
             if sdc.id in volume.mapped_sdc_ids or self._device_present(volume.id):
                 self.client.unmap_volume(volume.id, sdc.id)
                 self.sdc.wait_for_removal(self.system_id(), volume.id)
+                self._seen_mappings(
+                    volume, tuple(m for m in volume.mapped_sdcs if m.sdc_id != sdc.id)
+                )
 
+    @_forgets_on_error
     def remove(self, volume: Volume) -> None:
         """Delete the volume (unmapping it everywhere first)."""
         self.ensure_ours(volume, "remove")
         LOG.info("Removing volume %s (id %s)", volume.name, volume.id)
+        # A view this operation read or made says whether it is mapped; any
+        # other is read again by the client first.
+        fresh = self._freshest(volume)
+        mapped = bool(fresh.mapped_sdcs) if fresh is self.known.view(volume.name or "") else None
         with self._volume_lock(volume.id):
-            self.client.remove_volume(volume.id)
+            try:
+                self.client.remove_volume(volume.id, mapped=mapped)
+            except exceptions.VolumeMapped:
+                if mapped is not False:
+                    raise
+                self.client.remove_volume(volume.id, mapped=True)  # mapped since: unmap first
+        self.known.seen(volume.name or "", None)
 
+    @_forgets_on_error
     def remove_named(self, name: str, *, everywhere: bool = False) -> bool:
         """Delete our volume called ``name``; False when there is none.
 
@@ -387,16 +536,26 @@ class Storage:
         the volume is reported rather than overridden.
         """
         self.ensure_our_name(name, "remove")
-        volume_id = self.client.volume_id_by_name(name)
+        seen = self._known_view(name)
+        if seen is None:
+            return False
+        volume_id = seen.id if isinstance(seen, Volume) else self.client.volume_id_by_name(name)
         if volume_id is None:
+            self.known.seen(name, None)
             return False
         LOG.info("Removing volume %s (id %s)", name, volume_id)
+        # A view read in this operation says where the volume is mapped; without
+        # one every unmap is sent.  A mapping made after the view is refused below.
+        mapped = seen.mapped_sdc_ids if isinstance(seen, Volume) else None
         with self._volume_lock(volume_id):
             if everywhere:
-                LOG.info("Unmapping %s from every host before removing it", name)
-                self.client.unmap_volume(volume_id)
+                if mapped is None or mapped:
+                    LOG.info("Unmapping %s from every host before removing it", name)
+                    self.client.unmap_volume(volume_id)
             else:
-                self.client.unmap_volume(volume_id, self.local_sdc().id)
+                here = self.local_sdc().id
+                if mapped is None or here in mapped or self._device_present(volume_id):
+                    self.client.unmap_volume(volume_id, here)
             try:
                 self.client.remove_volume(volume_id, mapped=False)
             except exceptions.VolumeMapped as err:
@@ -407,8 +566,10 @@ class Storage:
                     "reboot --hard`), which unmaps its volumes from every other host, then "
                     "repeat the operation."
                 ) from err
+        self.known.seen(name, None)
         return True
 
+    @_forgets_on_error
     def move(self, volume: Volume, placement: DiskPlacement, *, copy: bool = False) -> Volume:
         """Put the volume in the placement's pool.
 
@@ -471,28 +632,37 @@ class Storage:
         )
         return self._take_name(target, name)
 
+    @_forgets_on_error
     def _take_name(self, target: Volume, name: str) -> Volume:
+        """Rename; the gateway confirmed it, so the volume is the same under its new name."""
+        renamed = dataclasses.replace(self._freshest(target), name=name)
         self.client.rename_volume(target.id, name)
-        return self.client.get_volume(target.id)
+        self.known.seen(target.name or "", None)
+        self.known.seen(name, renamed)
+        return renamed
 
+    @_forgets_on_error
     def extend(self, volume: Volume, size_bytes: int) -> Volume:
         """Grow the volume and make this host see the new size."""
         self.ensure_ours(volume, "extend")
         size_gb = -(-size_bytes // GiB)
+        volume = self._freshest(volume)
         if volume.size_kb * _KiB >= size_gb * GiB:
             return volume
-        grown = self.client.extend_volume(volume.id, size_gb)
-        if self.local_sdc().id in grown.mapped_sdc_ids:
+        grown = self.client.extend_volume(volume.id, size_gb, current=volume)
+        self.known.seen(grown.name or "", grown)
+        if self.local_sdc().id in grown.mapped_sdc_ids or self._device_present(grown.id):
             self.sdc.refresh_size(grown.id, grown.name, grown.size_kb * _KiB)
         return grown
 
+    @_forgets_on_error
     def snapshot(self, volume: Volume, snapshot_name: str) -> Volume:
         """A point-in-time copy of the volume, in its V-Tree, unmapped."""
         self.ensure_ours(volume, "snapshot")
         self.ensure_our_name(snapshot_name, "create snapshot")
         snapshot_id = self.client.snapshot_volume(volume.id, snapshot_name, pool_id=volume.pool_id)
         # What the gateway made is known: reading it back would cost a call.
-        return dataclasses.replace(
+        snapshot = dataclasses.replace(
             volume,
             id=snapshot_id,
             name=snapshot_name,
@@ -500,6 +670,8 @@ class Storage:
             ancestor_id=volume.id,
             mapped_sdcs=(),
         )
+        self.known.seen(snapshot_name, snapshot)
+        return snapshot
 
     def rollback(self, volume: Volume | None, snapshot: Volume, name: str) -> Volume:
         """Make ``snapshot`` the volume called ``name``, dropping ``volume``.
@@ -512,8 +684,7 @@ class Storage:
         self.ensure_ours(snapshot, "roll back to")
         if volume is not None:
             self.remove(volume)
-        self.client.rename_volume(snapshot.id, name)
-        return self.client.get_volume(snapshot.id)
+        return self._take_name(snapshot, name)
 
 
 def _move_name(name: str) -> str:

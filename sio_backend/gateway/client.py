@@ -195,6 +195,10 @@ class GatewayClient:
     def get_volume(self, volume_id: str) -> Volume:
         return self._volumes.get(volume_id)
 
+    def volumes_by_ids(self, volume_ids: list[str]) -> list[Volume]:
+        """Those of the volumes that exist, read in one request (queryBySelectedIds)."""
+        return self._volumes.by_ids(volume_ids)
+
     def list_volumes(self) -> list[Volume]:
         """Every volume of the system: for operator audits only, never per instance."""
         return self._volumes.list_all()
@@ -202,10 +206,17 @@ class GatewayClient:
     def rename_volume(self, volume_id: str, new_name: str) -> None:
         self._volumes.rename(volume_id, new_name)
 
-    def extend_volume(self, volume_id: str, size_gb: int) -> Volume:
+    def extend_volume(
+        self, volume_id: str, size_gb: int, *, current: Volume | None = None
+    ) -> Volume:
         """Grow to ``size_gb`` rounded up to the pool's granularity; the gateway
-        itself does not round."""
-        return self._volumes.extend(volume_id, size_gb)
+        itself does not round.
+
+        ``current``, the caller's reading of the volume, spares reading it
+        first; if it is out of date, the gateway's refusal to shrink (or to
+        keep the size) is checked against a fresh reading.
+        """
+        return self._volumes.extend(volume_id, size_gb, current=current)
 
     def remove_volume(self, volume_id: str, *, mapped: bool | None = None) -> None:
         """Unmap from every SDC, then remove; a volume already gone is success.

@@ -404,7 +404,40 @@ def test_extend_volume_rounds_up_to_8(gateway, client, volume_url, asked, sent):
     volume = client.extend_volume(gateway.VOLUME_ID, asked)
 
     assert gateway.bodies(resize) == [{"sizeInGB": sent}]
-    assert volume.size_gb == 24  # the re-read volume
+    # The confirmed size, not a read-back: the volume is read once, before.
+    assert volume.size_gb == int(sent)
+    assert [call for call in gateway.calls() if call.startswith("GET /api/instances")] == [
+        f"GET {gateway.volume_url()[len(gateway.BASE) :]}"
+    ]
+
+
+def test_extend_with_the_callers_reading_sends_only_the_resize(gateway, client, volume_url):
+    resize = gateway.action(gateway.VOLUME_ID, "setVolumeSize")
+    gateway.post(resize, text="")
+    gateway.get(volume_url, json=gateway.volume(size_gb=8))
+    current = client.get_volume(gateway.VOLUME_ID)
+    before = len(gateway.calls())
+
+    volume = client.extend_volume(gateway.VOLUME_ID, 16, current=current)
+
+    assert volume.size_gb == 16
+    # The version (read once per client) says whether the pool could be Erasure Coding.
+    assert gateway.calls()[before:] == ["GET /api/version", f"POST {resize[len(gateway.BASE) :]}"]
+
+
+def test_extend_with_an_old_reading_checks_a_refusal_against_a_fresh_one(
+    gateway, client, volume_url
+):
+    """Someone grew the volume since the caller read it: the gateway refuses a
+    smaller size, and a fresh reading shows it is at least as big as asked."""
+    resize = gateway.action(gateway.VOLUME_ID, "setVolumeSize")
+    gateway.post(resize, **gateway.error("Volume size can only be increased", 133))
+    gateway.get(
+        volume_url, [{"json": gateway.volume(size_gb=8)}, {"json": gateway.volume(size_gb=32)}]
+    )
+    old = client.get_volume(gateway.VOLUME_ID)
+
+    assert client.extend_volume(gateway.VOLUME_ID, 16, current=old).size_gb == 32
 
 
 @pytest.mark.parametrize("asked", [9, 16])

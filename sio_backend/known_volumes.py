@@ -1,0 +1,154 @@
+"""What this host already knows of an instance's volumes, so one operation asks once.
+
+nova asks for each disk of an instance several times in one operation
+(``cache`` and then the domain definition on spawn; ``exists``, the
+revert snapshot and the domain definition on a resize), on new image
+backend objects each time.  Asking the gateway each time cost two calls
+per disk per question.  Two kinds of knowledge replace them:
+
+* **views**, per operation: within one driver entry point on one thread
+  (:meth:`KnownVolumes.operation`), the volumes it read, created, mapped,
+  grew, renamed or removed, or found absent.  A later step of the same
+  operation uses the view instead of asking again; the next operation
+  reads afresh.  Only this operation changes the instance's volumes
+  meanwhile: nova runs one operation of an instance at a time, and other
+  hosts act on them only in the flows that fence this one.
+* **ids**, per process: the id of every instance volume this process
+  created, found or renamed.  An id only says which volumes to read: an
+  operation reads all the known volumes of its instance in one call and
+  keeps each one whose answer still carries the name it was known by.  A
+  volume removed, or renamed by an operator, drops out of the answer and
+  is looked up by name as before; ids are never acted on unread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Final
+
+from sio_backend import naming
+from sio_backend.gateway import Volume
+
+# Instances whose volume ids one process keeps; the oldest used is forgotten.
+MAX_INSTANCES = 4096
+
+
+class _Unknown:
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN: Final = _Unknown()
+
+
+def instance_of(name: str) -> str | None:
+    """The instance a volume name belongs to, or None for a name that is no instance's."""
+    owner = naming.parse_volume_name(name)
+    return owner.instance_uuid if isinstance(owner, naming.InstanceVolumeName) else None
+
+
+class _Operation:
+    """The views of one operation on one instance (one thread)."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.views: dict[str, Volume | None] = {}
+        self.read_known = False  # the known ids were read once already
+
+
+class KnownVolumes:
+    """Volume ids per instance (per process) and views per operation (per thread)."""
+
+    def __init__(self, max_instances: int = MAX_INSTANCES) -> None:
+        self._max_instances = max_instances
+        self._lock = threading.Lock()
+        self._ids: OrderedDict[str, dict[str, str]] = OrderedDict()
+        self._local = threading.local()
+
+    # -- operations -----------------------------------------------------------
+
+    def _operations(self) -> dict[str, _Operation]:
+        if not hasattr(self._local, "operations"):
+            self._local.operations = {}
+        return self._local.operations
+
+    @contextlib.contextmanager
+    def operation(self, instance_uuid: str) -> Iterator[None]:
+        """Share what one operation on the instance learns among its steps (nestable)."""
+        operations = self._operations()
+        instance_uuid = str(uuid.UUID(instance_uuid))  # as names decode it
+        current = operations.setdefault(instance_uuid, _Operation())
+        current.depth += 1
+        try:
+            yield
+        finally:
+            current.depth -= 1
+            if current.depth == 0:
+                del operations[instance_uuid]
+
+    def _current(self, name: str) -> _Operation | None:
+        owner = instance_of(name)
+        return None if owner is None else self._operations().get(owner)
+
+    def in_operation(self, name: str) -> bool:
+        return self._current(name) is not None
+
+    def view(self, name: str) -> Volume | None | _Unknown:
+        """This operation's view of the volume called ``name``: a volume, None
+        (this operation found or made it absent), or UNKNOWN."""
+        current = self._current(name)
+        if current is None:
+            return UNKNOWN
+        return current.views.get(name, UNKNOWN)
+
+    def ids_to_read(self, name: str) -> dict[str, str]:
+        """The known ids of the instance of ``name``, once per operation; else none."""
+        current = self._current(name)
+        if current is None or current.read_known:
+            return {}
+        current.read_known = True
+        with self._lock:
+            known = self._ids.get(instance_of(name) or "", {})
+            return {n: i for n, i in known.items() if n not in current.views}
+
+    # -- learning ---------------------------------------------------------------
+
+    def seen(self, name: str, volume: Volume | None) -> None:
+        """The gateway (or this operation's own change) says this of ``name``."""
+        current = self._current(name)
+        if current is not None:
+            current.views[name] = volume
+        if volume is None:
+            self.forget(name)
+        else:
+            self.learn_id(name, volume.id)
+
+    def learn_id(self, name: str, volume_id: str) -> None:
+        owner = instance_of(name)
+        if owner is None:
+            return
+        with self._lock:
+            self._ids.setdefault(owner, {})[name] = volume_id
+            self._ids.move_to_end(owner)
+            while len(self._ids) > self._max_instances:
+                self._ids.popitem(last=False)
+
+    def forget(self, name: str) -> None:
+        """The id known for ``name`` is no longer its volume's (removed, renamed)."""
+        owner = instance_of(name) or ""
+        with self._lock:
+            known = self._ids.get(owner)
+            if known is not None:
+                known.pop(name, None)
+                if not known:
+                    del self._ids[owner]
+
+    def forget_view(self, name: str) -> None:
+        """This operation no longer knows ``name`` (the id, if any, stays)."""
+        current = self._current(name)
+        if current is not None:
+            current.views.pop(name, None)
