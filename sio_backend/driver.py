@@ -25,7 +25,7 @@ from collections.abc import Iterator
 import nova.conf
 from nova import exception
 from nova import utils as nova_utils
-from nova.compute import task_states
+from nova.compute import task_states, vm_states
 from nova.virt import images
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import driver as libvirt_driver
@@ -125,7 +125,6 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
 
     # -- spawn and delete ------------------------------------------------------
 
-    @_one_operation
     def spawn(
         self,
         context,
@@ -148,6 +147,17 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
         }
         if not _enabled():
             return super().spawn(*args, **kwargs)
+        # A first boot creates every disk without asking whether it exists
+        # (see sio_backend.known_volumes); only here: a cleanup of a failed
+        # build, in the same states, must look its volumes up.
+        first_boot = (instance.vm_state, instance.task_state) == (
+            vm_states.BUILDING,
+            task_states.SPAWNING,
+        )
+        with self._storage().operation(instance.uuid, new_instance=first_boot):
+            return self._spawn(instance, block_device_info, args, kwargs)
+
+    def _spawn(self, instance, block_device_info, args: tuple, kwargs: dict):
         volumes = self._volumes(instance, block_device_info)
         # Evacuation: the failed host may only be partitioned, not dead.
         # Cut it off before this host writes to the disks.

@@ -58,6 +58,7 @@ class _Operation:
         self.depth = 0
         self.views: dict[str, Volume | None] = {}
         self.read_known = False  # the known ids were read once already
+        self.new_instance = False  # no volume of the instance exists but those it makes
 
 
 class KnownVolumes:
@@ -77,11 +78,20 @@ class KnownVolumes:
         return self._local.operations
 
     @contextlib.contextmanager
-    def operation(self, instance_uuid: str) -> Iterator[None]:
-        """Share what one operation on the instance learns among its steps (nestable)."""
+    def operation(self, instance_uuid: str, *, new_instance: bool = False) -> Iterator[None]:
+        """Share what one operation on the instance learns among its steps (nestable).
+
+        ``new_instance``: the first boot of an instance, whose volumes do not
+        exist yet: they are created without asking first, and a volume that
+        exists after all (left by an earlier attempt, or made by a create
+        whose answer was lost) is adopted by the create if it is exactly
+        what was asked for, or refused with its differences.
+        """
         operations = self._operations()
         instance_uuid = str(uuid.UUID(instance_uuid))  # as names decode it
         current = operations.setdefault(instance_uuid, _Operation())
+        if current.depth == 0:
+            current.new_instance = new_instance
         current.depth += 1
         try:
             yield
@@ -97,13 +107,13 @@ class KnownVolumes:
     def in_operation(self, name: str) -> bool:
         return self._current(name) is not None
 
-    def view(self, name: str) -> Volume | None | _Unknown:
+    def view(self, name: str) -> Volume | _Unknown | None:
         """This operation's view of the volume called ``name``: a volume, None
         (this operation found or made it absent), or UNKNOWN."""
         current = self._current(name)
         if current is None:
             return UNKNOWN
-        return current.views.get(name, UNKNOWN)
+        return current.views.get(name, None if current.new_instance else UNKNOWN)
 
     def ids_to_read(self, name: str) -> dict[str, str]:
         """The known ids of the instance of ``name``, once per operation; else none."""

@@ -239,10 +239,12 @@ class Storage:
 
     # -- volumes --------------------------------------------------------
 
-    def operation(self, instance_uuid: str) -> AbstractContextManager:
+    def operation(
+        self, instance_uuid: str, *, new_instance: bool = False
+    ) -> AbstractContextManager:
         """One driver operation on the instance: its steps share what they learn
         of its volumes (see :mod:`sio_backend.known_volumes`)."""
-        return self.known.operation(instance_uuid)
+        return self.known.operation(instance_uuid, new_instance=new_instance)
 
     def find(self, name: str) -> Volume | None:
         """The volume called ``name``, or None; asked once per operation."""
@@ -277,7 +279,7 @@ class Storage:
                     found[name] = volume
         return found
 
-    def view_of(self, name: str) -> Volume | None | object:
+    def view_of(self, name: str) -> Volume | object | None:
         """What this operation knows of ``name`` (see :meth:`_known_view`), without asking."""
         return self._known_view(name)
 
@@ -292,7 +294,7 @@ class Storage:
         self.known.learn_id(name, volume_id)
         return True
 
-    def _known_view(self, name: str) -> Volume | None | object:
+    def _known_view(self, name: str) -> Volume | object | None:
         """What this operation knows of ``name``, reading every volume of its
         instance this process knows the id of first (one call for all)."""
         seen = self.known.view(name)

@@ -14,13 +14,21 @@ from __future__ import annotations
 
 from collections import Counter
 
+import fixtures
+import nova_manager
 import pytest
+import test_driver_flows_migrate as flows_migrate
 import test_imagebackend_create as create_tests
+from nova_hosts import HOSTS, IID, FlowTestCase, make_flavor
+from test_driver_flows_migrate import no_port_binding
 
+from sio_backend import storage
 from sio_backend.demo import nova_disks
 from sio_backend.instance_volumes import InstanceVolumes
+from sio_backend.simulator.host import simulated_storage
 
 LOGIN = ("GET", "/api/login")
+DISK_NAMES = ("disk", "disk.eph0", "disk.swap")
 
 # The nova configuration, simulated hosts and image of the disk-creation tests.
 nova_conf = create_tests.nova_conf
@@ -93,3 +101,219 @@ def test_counts_do_not_depend_on_other_volumes(warm, simulator, qcow2_image):
         simulator.state.create_volume(pool_id, 8 * 1024 * 1024, name=f"other-{index:04d}")
 
     assert spawn_and_delete() == alone
+
+
+# -- every nova operation, through SioLibvirtDriver --------------------------------
+
+MAP = ("POST", "/api/instances/Volume::{id}/action/addMappedSdc")
+UNMAP = ("POST", "/api/instances/Volume::{id}/action/removeMappedSdc")
+REMOVE = ("POST", "/api/instances/Volume::{id}/action/removeVolume")
+CREATE = ("POST", "/api/types/Volume/instances")
+LOOKUP = ("POST", "/api/types/Volume/instances/action/queryIdByKey")
+READ = ("GET", "/api/instances/Volume::{id}")
+READ_KNOWN = ("POST", "/api/types/Volume/instances/action/queryBySelectedIds")
+SNAPSHOT = ("POST", "/api/instances/System::{id}/action/snapshotVolumes")
+GROW = ("POST", "/api/instances/Volume::{id}/action/setVolumeSize")
+RENAME = ("POST", "/api/instances/Volume::{id}/action/setVolumeName")
+# Looked up once per process: the pool (id, then its settings), the API
+# version, this host's SDC and the system id.
+ONE_TIME = Counter(
+    {
+        ("POST", "/api/types/StoragePool/instances/action/queryIdByKey"): 1,
+        ("GET", "/api/instances/StoragePool::{id}"): 1,
+        ("GET", "/api/version"): 1,
+        ("GET", "/api/types/Sdc/instances"): 1,
+        ("GET", "/api/types/System/instances"): 1,
+    }
+)
+
+
+def full_bdi(swap_mb: int = 8192, **_ignored) -> dict:
+    """nova's block device info for root + the flavor's ephemeral + swap.
+
+    nova's API turns a flavor's ephemeral disk and swap into block device
+    mappings (``_get_flavor_defined_bdms``), so the ephemeral disk is
+    ``disk.eph0`` and every call that gets block device info names all three.
+    """
+    ephemeral = {
+        "device_name": "/dev/vdb",
+        "size": 8,
+        "disk_bus": "virtio",
+        "device_type": "disk",
+        "guest_format": None,
+        "encrypted": False,
+        "encryption_secret_uuid": None,
+        "encryption_format": None,
+        "encryption_options": None,
+    }
+    swap = {"device_name": "/dev/vdc", "swap_size": swap_mb, "disk_bus": "virtio"}
+    return {
+        "root_device_name": "/dev/vda",
+        "ephemerals": [ephemeral],
+        "block_device_mapping": [],
+        "swap": swap if swap_mb else None,
+    }
+
+
+class DriverCallCountsTestCase(FlowTestCase):
+    """Gateway calls of each nova operation on a root + ephemeral + swap instance.
+
+    Every operation goes through SioLibvirtDriver as nova's compute manager
+    calls it, with warm caches on both hosts.  The physical limit is what
+    the gateway must be told: spawn, create + map per disk (6); delete,
+    unmap + remove per disk (6); live migration, map + unmap per disk (6);
+    snapshot, snapshot + map + unmap + remove (4); a resize that grows the
+    root, snapshot + grow (2) and, on confirm, the snapshot's removal (1).
+    The counts are exact: a call that comes back fails its test.  The calls
+    above the limit are guards, each named where it is counted.
+    """
+
+    IMAGE_SIZE_MB = 16
+
+    def setUp(self) -> None:
+        super().setUp()
+        no_port_binding(self)
+        self.useFixture(fixtures.MockPatchObject(nova_manager, "bdi", full_bdi))
+        self.useFixture(fixtures.MockPatchObject(flows_migrate, "block_device_info", full_bdi))
+        self.manager = nova_manager.Manager(self.cloud)
+        for host in HOSTS:  # an earlier instance filled each host's caches
+            self.manager.delete(self.spawn(host))
+
+    def flavor(self, name: str = "m1.sio", root_gb: int = 8):
+        return make_flavor(name=name, root_gb=root_gb, ephemeral_gb=8, swap=8192)
+
+    def spawn(self, host: str = "host1"):
+        instance = self.cloud.new_instance(self.flavor(), host=host)
+        return self.cloud.spawn(instance, host=host, block_device_info=full_bdi())
+
+    def calls(self, operation) -> Counter:
+        """The operation's gateway calls, logins apart (a cold 3.x login also tries OAuth)."""
+        simulator = self.cloud.simulator
+        simulator.reset_log()
+        operation()
+        counts = simulator.call_counts()
+        for route in [r for r in counts if r == LOGIN or r[1].startswith("/rest/auth/")]:
+            del counts[route]
+        return counts
+
+    def test_spawn_creates_and_maps_each_disk_without_asking_first(self) -> None:
+        instance = self.cloud.new_instance(self.flavor())
+
+        counts = self.calls(lambda: self.cloud.spawn(instance, block_device_info=full_bdi()))
+
+        self.assertEqual(Counter({CREATE: 3, MAP: 3}), counts)
+        self.cloud.assert_state(
+            instance, {self.cloud.volume_name(instance, d): (8, {"host1"}) for d in DISK_NAMES}
+        )
+
+    def test_a_cold_process_adds_only_its_one_time_lookups(self) -> None:
+        storage.register(
+            "host1",
+            simulated_storage(self.cloud.simulator, "host1", installation_id=IID, wait_timeout=5),
+        )
+        instance = self.cloud.new_instance(self.flavor())
+
+        counts = self.calls(lambda: self.cloud.spawn(instance, block_device_info=full_bdi()))
+
+        self.assertEqual(Counter({CREATE: 3, MAP: 3}) + ONE_TIME, counts)
+
+    def test_snapshot(self) -> None:
+        instance = self.spawn()
+
+        counts = self.calls(lambda: self.cloud.snapshot(instance))
+
+        # The root read with the instance's other known volumes; the Glance
+        # snapshot an interrupted upload may have left, looked up (guard:
+        # adopting it would upload old data; no state records it).
+        expected = {READ_KNOWN: 1, LOOKUP: 1, SNAPSHOT: 1, MAP: 1, UNMAP: 1, REMOVE: 1}
+        self.assertEqual(Counter(expected), counts)
+
+    def test_resize_growing_the_root_then_confirm(self) -> None:
+        instance = self.spawn()
+        migration = {}
+
+        def resize():
+            migration["m"] = self.manager.resize(
+                instance, self.flavor("m1.big", 16), "host1", "host1", dest_bdi=full_bdi()
+            )
+
+        # The known volumes read once; a revert snapshot left by an earlier
+        # failed resize looked up (guard: reverting to it would lose data).
+        expected = {READ_KNOWN: 1, LOOKUP: 1, SNAPSHOT: 1, GROW: 1}
+        self.assertEqual(Counter(expected), self.calls(resize))
+        confirm = self.calls(lambda: self.manager.confirm_resize(instance, migration["m"]))
+        self.assertEqual(Counter({READ_KNOWN: 1, REMOVE: 1}), confirm)
+        self.assertEqual(16, self.cloud.state_of(instance)[self.cloud.volume_name(instance)][0])
+
+    def test_resize_then_revert(self) -> None:
+        instance = self.spawn()
+        migration = self.manager.resize(
+            instance, self.flavor("m1.big", 16), "host1", "host1", dest_bdi=full_bdi()
+        )
+
+        counts = self.calls(
+            lambda: self.manager.revert_resize(instance, migration, source_bdi=full_bdi())
+        )
+
+        # The destination lets go (read, unmap each); the source reads again
+        # (a new nova call), removes the grown root, renames the snapshot
+        # into its place and maps the disks for the guest.
+        expected = {READ_KNOWN: 2, UNMAP: 3, REMOVE: 1, RENAME: 1, MAP: 3}
+        self.assertEqual(Counter(expected), counts)
+        self.assertEqual(8, self.cloud.state_of(instance)[self.cloud.volume_name(instance)][0])
+
+    def test_live_migration(self) -> None:
+        instance = self.spawn()
+        migration = flows_migrate.LiveMigration(self.cloud, instance)
+
+        def migrate():
+            migration.check(shared_path=False)
+            migration.pre_live_migration()
+            migration.migrate_domain()
+            migration.post_live_migration()
+
+        counts = self.calls(migrate)
+
+        # Source, check: the fence read (guard: a failed earlier migration's
+        # mappings are removed before this one starts).  Destination: each
+        # name looked up (it has no id of them), all read at once, each
+        # mapped.  Source, post_live_migration_at_source and then cleanup:
+        # nova passes no block device info, so each reads the known volumes
+        # and looks for a second ephemeral disk (guard: a mapping left on the
+        # source), and the first unmaps each disk.
+        expected = {READ_KNOWN: 4, LOOKUP: 3 + 2, MAP: 3, UNMAP: 3}
+        self.assertEqual(Counter(expected), counts)
+        self.cloud.assert_state(
+            instance, {self.cloud.volume_name(instance, d): (8, {"host2"}) for d in DISK_NAMES}
+        )
+
+    def test_delete(self) -> None:
+        instance = self.spawn()
+
+        counts = self.calls(lambda: self.manager.delete(instance))
+
+        # The known volumes read at once (their names checked: guard); a
+        # revert and a Glance snapshot looked up (guard: no state records
+        # those a failed resize or upload left).
+        expected = {READ_KNOWN: 1, UNMAP: 3, REMOVE: 3, LOOKUP: 2}
+        self.assertEqual(Counter(expected), counts)
+        self.cloud.assert_state(instance, {})
+
+    def test_resize_to_another_host_then_confirm(self) -> None:
+        instance = self.spawn()
+        migration = {}
+
+        def resize():
+            migration["m"] = self.manager.resize(
+                instance, self.flavor("m1.big", 16), "host1", "host2", dest_bdi=full_bdi()
+            )
+
+        # The destination looks each disk up and reads them at once.
+        expected = {LOOKUP: 3 + 1, READ_KNOWN: 1, SNAPSHOT: 1, GROW: 1, MAP: 3}
+        self.assertEqual(Counter(expected), self.calls(resize))
+        # The source: its known volumes, the revert snapshot the destination
+        # made (looked up, read, removed), a second ephemeral disk looked for
+        # (no block device info), and each disk unmapped.
+        confirm = self.calls(lambda: self.manager.confirm_resize(instance, migration["m"]))
+        expected = {READ_KNOWN: 1, LOOKUP: 2, READ: 1, REMOVE: 1, UNMAP: 3}
+        self.assertEqual(Counter(expected), confirm)
