@@ -6,6 +6,8 @@ with nova's own mkfs and mkswap callbacks).  Delete, live migration and the
 resize confirm go through :class:`~sio_backend.instance_volumes.InstanceVolumes`,
 which the driver's hooks call; snapshot takes the driver's steps (storage
 snapshot, map, export, remove) at the Storage level, without a guest or Glance.
+Each step runs as one operation on the instance, as the driver runs each nova
+call (``Storage.operation``; a first boot with ``new_instance``).
 """
 
 from __future__ import annotations
@@ -31,34 +33,45 @@ class OurWay:
         self.image = image
 
     def spawn(self, instance, host: str = "host1") -> None:
-        nova_disks.spawn(self.bench.hosts[host], instance, self.image)
+        store = self.bench.hosts[host]
+        with store.operation(instance.uuid, new_instance=True):
+            nova_disks.spawn(store, instance, self.image)
 
     def delete(self, instance, host: str = "host1") -> None:
         # The driver's cleanup has nova's block device info: which disks exist is known.
-        InstanceVolumes(self.bench.hosts[host], instance, {}).remove_all()
+        store = self.bench.hosts[host]
+        with store.operation(instance.uuid):
+            InstanceVolumes(store, instance, {}).remove_all()
 
     def live_migrate(self, instance, source: str = "host1", dest: str = "host2") -> None:
         placement = flavor.placement_for(instance.flavor, CONF.scaleio)
-        InstanceVolumes(self.bench.hosts[dest], instance, {}).attach_all(placement)
+        with self.bench.hosts[dest].operation(instance.uuid):
+            InstanceVolumes(self.bench.hosts[dest], instance, {}).attach_all(placement)
         # post_live_migration_at_source has no block device info.
-        InstanceVolumes(self.bench.hosts[source], instance).detach_all()
+        with self.bench.hosts[source].operation(instance.uuid):
+            InstanceVolumes(self.bench.hosts[source], instance).detach_all()
 
     def resize(self, instance, host: str = "host1") -> None:
         """Grow the root disk by 8 GiB: revert snapshot, grow, confirm."""
         store = self.bench.hosts[host]
-        root = nova_disks.disk_image(store, instance, ROOT)
-        root.create_snap(libvirt_utils.RESIZE_SNAPSHOT_NAME)
-        instance.flavor.root_gb += 8
-        # finish_migration: the existing volume grows
-        nova_disks.spawn_disk(store, instance, ROOT, self.image)
-        volumes = InstanceVolumes(store, instance)
-        snapshot = volumes.resize_snapshot()
-        if snapshot is not None:
-            volumes.storage.remove(snapshot)
+        with store.operation(instance.uuid):  # finish_migration: snapshot, the root grows
+            root = nova_disks.disk_image(store, instance, ROOT)
+            root.create_snap(libvirt_utils.RESIZE_SNAPSHOT_NAME)
+            instance.flavor.root_gb += 8
+            nova_disks.spawn_disk(store, instance, ROOT, self.image)
+        with store.operation(instance.uuid):  # confirm
+            volumes = InstanceVolumes(store, instance)
+            snapshot = volumes.resize_snapshot()
+            if snapshot is not None:
+                volumes.storage.remove(snapshot)
 
     def snapshot(self, instance, host: str = "host1") -> None:
         """The driver's Glance snapshot at the Storage level: snapshot, export, remove."""
         store = self.bench.hosts[host]
+        with store.operation(instance.uuid):
+            self._snapshot(store, instance)
+
+    def _snapshot(self, store, instance) -> None:
         root = store.find(store.disk_volume_name(instance.uuid, ROOT))
         name = naming.derived_volume_name(
             store.installation_id, instance.uuid, ROOT, naming.VolumeKind.IMAGE_SNAPSHOT

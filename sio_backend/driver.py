@@ -69,6 +69,9 @@ def _one_operation(method):
     return operation
 
 
+_FINISH_MIGRATION = inspect.signature(libvirt_driver.LibvirtDriver.finish_migration)
+
+
 def _is_scaleio_disk(device) -> bool:
     return (
         isinstance(device, vconfig.LibvirtConfigGuestDisk)
@@ -246,34 +249,12 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
 
     # nova's own steps that create, grow, snapshot or define the disks.
     @_one_operation
-    def finish_migration(
-        self,
-        context,
-        migration,
-        instance,
-        disk_info,
-        network_info,
-        image_meta,
-        resize_instance,
-        allocations,
-        block_device_info=None,
-        power_on=True,
-    ):
+    def finish_migration(self, context, migration, instance, *args, **kwargs):
         if _enabled():
             # Each disk is asked for by its own image object: read them all at once.
-            self._volumes(instance, block_device_info).disks()
-        return super().finish_migration(
-            context,
-            migration,
-            instance,
-            disk_info,
-            network_info,
-            image_meta,
-            resize_instance,
-            allocations,
-            block_device_info,
-            power_on,
-        )
+            nova_args = _FINISH_MIGRATION.bind(self, context, migration, instance, *args, **kwargs)
+            self._volumes(instance, nova_args.arguments.get("block_device_info")).disks()
+        return super().finish_migration(context, migration, instance, *args, **kwargs)
 
     migrate_disk_and_power_off = _one_operation(
         libvirt_driver.LibvirtDriver.migrate_disk_and_power_off

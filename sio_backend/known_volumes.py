@@ -24,14 +24,15 @@ per disk per question.  Two kinds of knowledge replace them:
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Final
 
 from sio_backend import naming
-from sio_backend.gateway import Volume
+from sio_backend.gateway import GatewayClient, Volume
 
 # Instances whose volume ids one process keeps; the oldest used is forgotten.
 MAX_INSTANCES = 4096
@@ -162,3 +163,104 @@ class KnownVolumes:
         current = self._current(name)
         if current is not None:
             current.views.pop(name, None)
+
+
+def forgets_on_error(method: Callable) -> Callable:
+    """A change that failed may still have happened: later steps of the
+    operation read the volumes it names afresh instead of trusting a view."""
+
+    @functools.wraps(method)
+    def changing(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            for arg in args:
+                name = arg.name if isinstance(arg, Volume) else arg
+                if isinstance(name, str):
+                    self.known.forget_view(name)
+            raise
+
+    return changing
+
+
+class Lookups:
+    """The gateway asked about instance volumes only for what the operation does not know."""
+
+    def __init__(
+        self,
+        client: Callable[[], GatewayClient],
+        known: KnownVolumes,
+        installation_id: Callable[[], str],
+    ) -> None:
+        self._client = client
+        self.known = known
+        self._installation_id = installation_id
+
+    def find(self, name: str) -> Volume | None:
+        """The volume called ``name``, or None; asked once per operation."""
+        seen = self.view(name)
+        if seen is not UNKNOWN:
+            return seen
+        volume = self._client().find_volume(name)
+        self.known.seen(name, volume)
+        return volume
+
+    def find_all(self, names: list[str]) -> dict[str, Volume]:
+        """The volumes of these names that exist: an id per name this operation
+        does not know yet, then one read of all of them (n + 1 calls, not 2n)."""
+        found: dict[str, Volume] = {}
+        ids: dict[str, str] = {}
+        for name in names:
+            seen = self.view(name)
+            if isinstance(seen, Volume):
+                found[name] = seen
+            elif seen is UNKNOWN:
+                volume_id = self._client().volume_id_by_name(name)
+                if volume_id is None:
+                    self.known.seen(name, None)
+                else:
+                    ids[name] = volume_id
+        if ids:
+            self._read_known(ids)
+            for name in ids:
+                seen = self.known.view(name)
+                volume = seen if isinstance(seen, Volume) else self._client().find_volume(name)
+                if volume is not None:
+                    found[name] = volume
+        return found
+
+    def exists(self, name: str) -> bool:
+        seen = self.view(name)
+        if seen is not UNKNOWN:
+            return seen is not None
+        volume_id = self._client().volume_id_by_name(name)
+        if volume_id is None:
+            self.known.seen(name, None)
+            return False
+        self.known.learn_id(name, volume_id)
+        return True
+
+    def view(self, name: str) -> Volume | object | None:
+        """What this operation knows of ``name``, reading every volume of its
+        instance this process knows the id of first (one call for all)."""
+        seen = self.known.view(name)
+        if seen is UNKNOWN:
+            ids = self.known.ids_to_read(name)
+            if ids:
+                self._read_known(ids)
+                seen = self.known.view(name)
+        return seen
+
+    def _read_known(self, ids: dict[str, str]) -> None:
+        by_id = {
+            volume.id: volume for volume in self._client().volumes_by_ids(sorted(ids.values()))
+        }
+        for name, volume_id in ids.items():
+            volume = by_id.get(volume_id)
+            if volume is not None and volume.name == name:
+                self.known.seen(name, volume)
+                continue
+            # Removed, or renamed since: whatever is called ``name`` now is looked up.
+            self.known.forget(name)
+            if volume is not None and naming.is_ours(volume.name, self._installation_id()):
+                self.known.seen(volume.name, volume)

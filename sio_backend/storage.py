@@ -10,7 +10,6 @@ and a pool is only used when it cannot hand a tenant someone else's data.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import threading
 import time
@@ -23,7 +22,7 @@ from oslo_log import log as logging
 from sio_backend import exceptions, naming, privileged
 from sio_backend.flavor import DiskPlacement
 from sio_backend.gateway import SNAPSHOT, GatewayClient, MappedSdc, Sdc, StoragePool, Volume
-from sio_backend.known_volumes import UNKNOWN, KnownVolumes
+from sio_backend.known_volumes import KnownVolumes, Lookups, forgets_on_error
 from sio_backend.sdc import LocalSdc
 
 LOG = logging.getLogger(__name__)
@@ -32,24 +31,6 @@ GiB = 1024**3
 _KiB = 1024
 # How long a reading of this host's SDC as connected is trusted before a create.
 SDC_RECHECK_S = 30.0
-
-
-def _forgets_on_error(method: Callable) -> Callable:
-    """A change that failed may still have happened: later steps of the
-    operation read the volumes it names afresh instead of trusting a view."""
-
-    @functools.wraps(method)
-    def changing(self: Storage, *args, **kwargs):
-        try:
-            return method(self, *args, **kwargs)
-        except BaseException:
-            for arg in args:
-                name = arg.name if isinstance(arg, Volume) else arg
-                if isinstance(name, str):
-                    self.known.forget_view(name)
-            raise
-
-    return changing
 
 
 class Storage:
@@ -75,6 +56,7 @@ class Storage:
         self._checked_pools: dict[str, StoragePool] = {}
         self._created: dict[str, set[str]] = {}
         self.known = KnownVolumes()
+        self.lookups = Lookups(lambda: self.client, self.known, lambda: self.installation_id)
 
     @classmethod
     def from_config(cls, conf) -> Storage:
@@ -248,74 +230,18 @@ class Storage:
 
     def find(self, name: str) -> Volume | None:
         """The volume called ``name``, or None; asked once per operation."""
-        seen = self._known_view(name)
-        if seen is not UNKNOWN:
-            return seen
-        volume = self.client.find_volume(name)
-        self.known.seen(name, volume)
-        return volume
+        return self.lookups.find(name)
 
     def find_all(self, names: list[str]) -> dict[str, Volume]:
-        """The volumes of these names that exist: an id per name this operation
-        does not know yet, then one read of all of them (n + 1 calls, not 2n)."""
-        found: dict[str, Volume] = {}
-        ids: dict[str, str] = {}
-        for name in names:
-            seen = self._known_view(name)
-            if isinstance(seen, Volume):
-                found[name] = seen
-            elif seen is UNKNOWN:
-                volume_id = self.client.volume_id_by_name(name)
-                if volume_id is None:
-                    self.known.seen(name, None)
-                else:
-                    ids[name] = volume_id
-        if ids:
-            self._read_known(ids)
-            for name in ids:
-                seen = self.known.view(name)
-                volume = seen if isinstance(seen, Volume) else self.client.find_volume(name)
-                if volume is not None:
-                    found[name] = volume
-        return found
-
-    def view_of(self, name: str) -> Volume | object | None:
-        """What this operation knows of ``name`` (see :meth:`_known_view`), without asking."""
-        return self._known_view(name)
+        return self.lookups.find_all(names)
 
     def exists(self, name: str) -> bool:
-        seen = self._known_view(name)
-        if seen is not UNKNOWN:
-            return seen is not None
-        volume_id = self.client.volume_id_by_name(name)
-        if volume_id is None:
-            self.known.seen(name, None)
-            return False
-        self.known.learn_id(name, volume_id)
-        return True
+        return self.lookups.exists(name)
 
-    def _known_view(self, name: str) -> Volume | object | None:
-        """What this operation knows of ``name``, reading every volume of its
-        instance this process knows the id of first (one call for all)."""
-        seen = self.known.view(name)
-        if seen is UNKNOWN:
-            ids = self.known.ids_to_read(name)
-            if ids:
-                self._read_known(ids)
-                seen = self.known.view(name)
-        return seen
-
-    def _read_known(self, ids: dict[str, str]) -> None:
-        by_id = {volume.id: volume for volume in self.client.volumes_by_ids(sorted(ids.values()))}
-        for name, volume_id in ids.items():
-            volume = by_id.get(volume_id)
-            if volume is not None and volume.name == name:
-                self.known.seen(name, volume)
-                continue
-            # Removed, or renamed since: whatever is called ``name`` now is looked up.
-            self.known.forget(name)
-            if volume is not None and naming.is_ours(volume.name, self.installation_id):
-                self.known.seen(volume.name, volume)
+    def view_of(self, name: str) -> Volume | object | None:
+        """What this operation knows of ``name`` (UNKNOWN if nothing), asking only
+        for the volumes of its instance whose ids this process knows."""
+        return self.lookups.view(name)
 
     def _freshest(self, volume: Volume) -> Volume:
         """This operation's latest view of ``volume`` (it may have mapped it since)."""
@@ -329,7 +255,7 @@ class Storage:
     def get(self, volume_id: str) -> Volume:
         return self.client.get_volume(volume_id)
 
-    @_forgets_on_error
+    @forgets_on_error
     def create(
         self, name: str, placement: DiskPlacement, size_bytes: int, *, exclusive: bool = False
     ) -> Volume:
@@ -398,7 +324,7 @@ class Storage:
     def _device_present(self, volume_id: str) -> bool:
         return os.path.lexists(self.device_path(volume_id))
 
-    @_forgets_on_error
+    @forgets_on_error
     def attach(self, volume: Volume, placement: DiskPlacement | None = None) -> str:
         """Map the volume to this host, apply QoS, and wait for its device.
 
@@ -479,7 +405,7 @@ class Storage:
             self._unmap_quietly(volume, here)
         self.known.forget_view(volume.name or "")  # whether the unmap worked is not known
 
-    @_forgets_on_error
+    @forgets_on_error
     def unmap_others(self, volume: Volume) -> None:
         """Unmap the volume from every SDC but this host's (fencing a failed host)."""
         here = self.local_sdc().id
@@ -492,7 +418,7 @@ class Storage:
         if others:
             self._seen_mappings(volume, tuple(m for m in volume.mapped_sdcs if m.sdc_id == here))
 
-    @_forgets_on_error
+    @forgets_on_error
     def detach(self, volume: Volume) -> None:
         """Unmap the volume from this host only (if its view or this host's device says mapped)."""
         self.ensure_ours(volume, "unmap")
@@ -506,7 +432,7 @@ class Storage:
                     volume, tuple(m for m in volume.mapped_sdcs if m.sdc_id != sdc.id)
                 )
 
-    @_forgets_on_error
+    @forgets_on_error
     def remove(self, volume: Volume) -> None:
         """Delete the volume (unmapping it everywhere first)."""
         self.ensure_ours(volume, "remove")
@@ -524,7 +450,7 @@ class Storage:
                 self.client.remove_volume(volume.id, mapped=True)  # mapped since: unmap first
         self.known.seen(volume.name or "", None)
 
-    @_forgets_on_error
+    @forgets_on_error
     def remove_named(self, name: str, *, everywhere: bool = False) -> bool:
         """Delete our volume called ``name``; False when there is none.
 
@@ -538,7 +464,7 @@ class Storage:
         the volume is reported rather than overridden.
         """
         self.ensure_our_name(name, "remove")
-        seen = self._known_view(name)
+        seen = self.lookups.view(name)
         if seen is None:
             return False
         volume_id = seen.id if isinstance(seen, Volume) else self.client.volume_id_by_name(name)
@@ -571,7 +497,7 @@ class Storage:
         self.known.seen(name, None)
         return True
 
-    @_forgets_on_error
+    @forgets_on_error
     def move(self, volume: Volume, placement: DiskPlacement, *, copy: bool = False) -> Volume:
         """Put the volume in the placement's pool.
 
@@ -634,7 +560,7 @@ class Storage:
         )
         return self._take_name(target, name)
 
-    @_forgets_on_error
+    @forgets_on_error
     def _take_name(self, target: Volume, name: str) -> Volume:
         """Rename; the gateway confirmed it, so the volume is the same under its new name."""
         renamed = dataclasses.replace(self._freshest(target), name=name)
@@ -643,7 +569,7 @@ class Storage:
         self.known.seen(name, renamed)
         return renamed
 
-    @_forgets_on_error
+    @forgets_on_error
     def extend(self, volume: Volume, size_bytes: int) -> Volume:
         """Grow the volume and make this host see the new size."""
         self.ensure_ours(volume, "extend")
@@ -657,7 +583,7 @@ class Storage:
             self.sdc.refresh_size(grown.id, grown.name, grown.size_kb * _KiB)
         return grown
 
-    @_forgets_on_error
+    @forgets_on_error
     def snapshot(self, volume: Volume, snapshot_name: str) -> Volume:
         """A point-in-time copy of the volume, in its V-Tree, unmapped."""
         self.ensure_ours(volume, "snapshot")

@@ -228,28 +228,34 @@ class DriverCallCountsTestCase(FlowTestCase):
         expected = {READ_KNOWN: 1, LOOKUP: 1, SNAPSHOT: 1, MAP: 1, UNMAP: 1, REMOVE: 1}
         self.assertEqual(Counter(expected), counts)
 
+    def resize(self, instance, dest: str):
+        """Resize from host1 to ``dest`` growing the root to 16 GiB: (calls, migration)."""
+        migration = []
+        counts = self.calls(
+            lambda: migration.append(
+                self.manager.resize(
+                    instance, self.flavor("m1.big", 16), "host1", dest, dest_bdi=full_bdi()
+                )
+            )
+        )
+        return counts, migration[0]
+
     def test_resize_growing_the_root_then_confirm(self) -> None:
         instance = self.spawn()
-        migration = {}
 
-        def resize():
-            migration["m"] = self.manager.resize(
-                instance, self.flavor("m1.big", 16), "host1", "host1", dest_bdi=full_bdi()
-            )
+        counts, migration = self.resize(instance, "host1")
 
         # The known volumes read once; a revert snapshot left by an earlier
         # failed resize looked up (guard: reverting to it would lose data).
         expected = {READ_KNOWN: 1, LOOKUP: 1, SNAPSHOT: 1, GROW: 1}
-        self.assertEqual(Counter(expected), self.calls(resize))
-        confirm = self.calls(lambda: self.manager.confirm_resize(instance, migration["m"]))
+        self.assertEqual(Counter(expected), counts)
+        confirm = self.calls(lambda: self.manager.confirm_resize(instance, migration))
         self.assertEqual(Counter({READ_KNOWN: 1, REMOVE: 1}), confirm)
         self.assertEqual(16, self.cloud.state_of(instance)[self.cloud.volume_name(instance)][0])
 
     def test_resize_then_revert(self) -> None:
         instance = self.spawn()
-        migration = self.manager.resize(
-            instance, self.flavor("m1.big", 16), "host1", "host1", dest_bdi=full_bdi()
-        )
+        _counts, migration = self.resize(instance, "host1")
 
         counts = self.calls(
             lambda: self.manager.revert_resize(instance, migration, source_bdi=full_bdi())
@@ -301,19 +307,15 @@ class DriverCallCountsTestCase(FlowTestCase):
 
     def test_resize_to_another_host_then_confirm(self) -> None:
         instance = self.spawn()
-        migration = {}
 
-        def resize():
-            migration["m"] = self.manager.resize(
-                instance, self.flavor("m1.big", 16), "host1", "host2", dest_bdi=full_bdi()
-            )
+        counts, migration = self.resize(instance, "host2")
 
         # The destination looks each disk up and reads them at once.
         expected = {LOOKUP: 3 + 1, READ_KNOWN: 1, SNAPSHOT: 1, GROW: 1, MAP: 3}
-        self.assertEqual(Counter(expected), self.calls(resize))
+        self.assertEqual(Counter(expected), counts)
         # The source: its known volumes, the revert snapshot the destination
         # made (looked up, read, removed), a second ephemeral disk looked for
         # (no block device info), and each disk unmapped.
-        confirm = self.calls(lambda: self.manager.confirm_resize(instance, migration["m"]))
+        confirm = self.calls(lambda: self.manager.confirm_resize(instance, migration))
         expected = {READ_KNOWN: 1, LOOKUP: 2, READ: 1, REMOVE: 1, UNMAP: 3}
         self.assertEqual(Counter(expected), confirm)
