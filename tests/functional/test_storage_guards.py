@@ -195,3 +195,17 @@ def test_pool_without_zero_padding_needs_explicit_permission(
             assert state_of(simulator) == []
     finally:
         host.client.close()
+
+
+def test_a_known_id_is_never_acted_on_unread(simulator: Simulator, host1: Storage) -> None:
+    """Ids this host remembers only say what to read: a volume renamed by an
+    operator since is not removed under the name it no longer has."""
+    instance = str(uuid.uuid4())
+    root = naming.disk_volume_name(IID, instance, "disk")
+    kept = host1.create(root, PLACEMENT, 8 * GiB)
+    simulator.state.rename_volume(kept.id, "rescued-by-an-operator")
+
+    with host1.operation(instance):
+        assert host1.remove_named(root, everywhere=True) is False
+
+    assert simulator.state.volume(kept.id).name == "rescued-by-an-operator"

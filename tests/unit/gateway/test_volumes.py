@@ -942,3 +942,31 @@ def test_get_vtree(gateway, client, vtree_url):
     assert client.get_vtree(gateway.VTREE_ID)["vtreeMigrationInfo"]["migrationStatus"] == (
         "NotInMigration"
     )
+
+
+# -- several volumes at once ----------------------------------------------------
+
+OTHER_ID = "d4f7289200000024"
+QUERY_BY_IDS = "/api/types/Volume/instances/action/queryBySelectedIds"
+
+
+def test_volumes_by_ids_is_one_request(gateway, client):
+    gateway.post(
+        gateway.url(QUERY_BY_IDS),
+        json=[gateway.volume(name="a"), gateway.volume(OTHER_ID, name="b")],
+    )
+
+    found = client.volumes_by_ids([gateway.VOLUME_ID, OTHER_ID])
+
+    assert [volume.name for volume in found] == ["a", "b"]
+    assert gateway.bodies(gateway.url(QUERY_BY_IDS)) == [{"ids": [gateway.VOLUME_ID, OTHER_ID]}]
+
+
+def test_volumes_by_ids_reads_each_when_the_query_refuses_a_missing_one(gateway, client):
+    gateway.post(gateway.url(QUERY_BY_IDS), **gateway.error("Could not find the volume", 79))
+    gateway.get(gateway.volume_url(), json=gateway.volume(name="a"))
+    gateway.get(gateway.volume_url(OTHER_ID), **gateway.error("Could not find the volume", 79))
+
+    found = client.volumes_by_ids([gateway.VOLUME_ID, OTHER_ID])
+
+    assert [volume.id for volume in found] == [gateway.VOLUME_ID]
