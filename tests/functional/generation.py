@@ -75,3 +75,9 @@ def rounded_gb(size_gb: int, api_version: str = API_VERSION) -> int:
 def tokens_per_login(api_version: str = API_VERSION) -> int:
     """Tokens one login issues: the legacy token, or OAuth's access, refresh and ID tokens."""
     return 3 if generation(api_version).manager else 1
+
+
+# Thick volumes exist in the default pool of 3.x and 4.x, not in 5.x's Erasure
+# Coding pools; tests that want thick disks where they exist provision this way.
+THICK_VOLUMES = not GENERATION.erasure_coding
+PROVISIONING = "thick" if THICK_VOLUMES else "thin"
