@@ -174,8 +174,7 @@ class Demo:
             self.cloud = stack.useFixture(cloud).cloud
             sim = self.cloud.simulator
             return (
-                f"{sim.url} (PowerFlex {sim.api_version}, TLS, CA {sim.ca_path}); "
-                "SDCs host1, host2"
+                f"{sim.url} (PowerFlex {sim.api_version}, TLS, CA {sim.ca_path}); SDCs host1, host2"
             )
 
         def spawn() -> str:

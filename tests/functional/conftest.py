@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from generation import API_VERSION
 from oslo_config import cfg
 from oslo_config import fixture as config_fixture
-from generation import API_VERSION
 from secret_log_guard import guard_every_test  # noqa: F401 - autouse fixture
 
 from sio_backend.gateway import GatewayClient

@@ -48,11 +48,12 @@ class FlowTestCase(nova_support.NovaTestCase):
     on a simulator of the generation the suite runs at (``generation.py``)."""
 
     IMAGE_SIZE_MB = 1024
+    API_VERSION = API_VERSION  # the simulator's generation; a subclass may pin its own
 
     def setUp(self) -> None:
         super().setUp()
         tmp = Path(self.useFixture(fixtures.TempDir()).path)
         configure(self.flags, tmp)
         self.cloud = self.useFixture(
-            CloudFixture(tmp, image_size_mb=self.IMAGE_SIZE_MB, api_version=API_VERSION)
+            CloudFixture(tmp, image_size_mb=self.IMAGE_SIZE_MB, api_version=self.API_VERSION)
         ).cloud

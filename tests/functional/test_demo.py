@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import functools
+import json
 
 import pytest
 from generation import API_VERSION

@@ -14,13 +14,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from generation import ALL
 
 from sio_backend import exceptions, naming
 from sio_backend.flavor import DiskPlacement
 from sio_backend.simulator import Simulator
 from sio_backend.simulator.host import simulated_storage
 from sio_backend.storage import GiB, Storage
-from generation import ALL
 
 IID = "func"
 PLACEMENT = DiskPlacement("pd1", "sp1", thin=True)
