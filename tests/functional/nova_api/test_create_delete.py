@@ -1,0 +1,58 @@
+"""Create, power actions and delete, through nova's REST API.
+
+After each action the gateway holds exactly the server's volumes, of the
+flavor's sizes, mapped to the host the API reports for the server and to no
+other; what was written to the root disk reads back.
+"""
+
+from __future__ import annotations
+
+from sio_fixtures.glance import PATTERN, PATTERN_OFFSET, QCOW2_IMAGE_ID, RAW_IMAGE_ID
+from sio_fixtures.servers import SioServersTestBase
+
+MARK = b"written by the guest\n" * 64
+
+
+class CreateDeleteTest(SioServersTestBase):
+    def test_root_only_from_qcow2(self) -> None:
+        server = self.boot(self.flavor(disk=8), QCOW2_IMAGE_ID)
+
+        self.assert_disks(server, {"disk": 8})
+        self.assertEqual(PATTERN, self.read_root(server, len(PATTERN), PATTERN_OFFSET))
+
+        self._delete_server(server)
+        self.assert_no_disks(server)
+
+    def test_root_ephemeral_swap_from_raw_on_each_host(self) -> None:
+        flavor = self.flavor(disk=16, ephemeral=8, swap=8192)
+        servers = [self.boot(flavor, RAW_IMAGE_ID, host=host) for host in self.HOSTS]
+
+        for server, host in zip(servers, self.HOSTS, strict=True):
+            self.assertEqual(
+                host, self.assert_disks(server, {"disk": 16, "disk.eph0": 8, "disk.swap": 8})
+            )
+            self.assertEqual(PATTERN, self.read_root(server, len(PATTERN), PATTERN_OFFSET))
+
+        for server in servers:
+            self._delete_server(server)
+            self.assert_no_disks(server)
+
+
+class PowerActionsTest(SioServersTestBase):
+    def test_reboot_soft_hard_stop_start(self) -> None:
+        server = self.boot(self.flavor(disk=8, swap=8192))
+        host = self.assert_disks(server, {"disk": 8, "disk.swap": 8})
+        self.write_root(server, MARK)
+
+        for action in (
+            lambda: self._reboot_server(server, hard=False),
+            lambda: self._reboot_server(server, hard=True),
+            lambda: self._stop_server(server),
+            lambda: self._start_server(server),
+        ):
+            action()
+            self.assertEqual(host, self.assert_disks(server, {"disk": 8, "disk.swap": 8}))
+            self.assertEqual(MARK, self.read_root(server, len(MARK)))
+
+        self._delete_server(server)
+        self.assert_no_disks(server)
