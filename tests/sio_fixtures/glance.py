@@ -34,6 +34,12 @@ def make_image(path: Path, disk_format: str, size_mb: int) -> Path:
     return path
 
 
+def _copy_sparse(source: str | Path, target: str | Path) -> None:
+    """Copy only the data extents: a snapshot of an 8 GiB root holding a small image
+    would otherwise cost 8 GiB of disk and as many bytes of copying, twice."""
+    subprocess.run(["cp", "--sparse=always", str(source), str(target)], check=True)
+
+
 class ImageFilesGlanceFixture(nova_glance.GlanceFixture):
     """nova's GlanceFixture, with each image's data in a file under ``directory``.
 
@@ -73,7 +79,7 @@ class ImageFilesGlanceFixture(nova_glance.GlanceFixture):
         if not source.exists():
             return super().download(context, image_id, data=data, dst_path=dst_path)
         if dst_path:
-            shutil.copyfile(source, dst_path)
+            _copy_sparse(source, dst_path)
         elif data:
             with source.open("rb") as image_file:
                 shutil.copyfileobj(image_file, data)
@@ -97,6 +103,4 @@ class ImageFilesGlanceFixture(nova_glance.GlanceFixture):
         self.path(image_id).unlink(missing_ok=True)
 
     def _store(self, image_id: str, data) -> None:
-        # nova uploads an open file: copy its data extents only, or a snapshot
-        # of an 8 GiB root holding a small image would cost 8 GiB of disk.
-        subprocess.run(["cp", "--sparse=always", data.name, str(self.path(image_id))], check=True)
+        _copy_sparse(data.name, self.path(image_id))  # nova uploads an open file

@@ -27,7 +27,6 @@ process cannot have is stood in for:
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import urllib.parse
 from pathlib import Path
@@ -35,6 +34,7 @@ from pathlib import Path
 import fixtures
 import nova.conf
 import nova.privsep
+from device_io import read, write
 from nova.tests import fixtures as nova_fixtures
 from nova.tests.functional.libvirt import base
 
@@ -46,11 +46,12 @@ from sio_backend.simulator.host import simulated_storage
 from sio_fixtures.compute_hosts import ComputeHostsFixture
 from sio_fixtures.gateway_https import RealHttpsFixture
 from sio_fixtures.gateway_view import GatewayView
-from sio_fixtures.glance import QCOW2_IMAGE_ID, ImageFilesGlanceFixture
+from sio_fixtures.glance import PATTERN, PATTERN_OFFSET, QCOW2_IMAGE_ID, ImageFilesGlanceFixture
 
 CONF = nova.conf.CONF
 IID = "napi"  # the installation identifier in every volume name
-MARK_OFFSET = 1024**2  # where tests write into root disks (images hold PATTERN at 4 MiB)
+MARK = b"written by the guest\n" * 64
+MARK_OFFSET = 1024**2  # where tests write it into root disks (images hold PATTERN at 4 MiB)
 
 
 def api_paste_config() -> str:
@@ -164,7 +165,7 @@ class SioServersTestBase(PytestCompatibleMixin, base.ServersTestBase):
 
     # -- computes ---------------------------------------------------------------------------------
 
-    def start_compute(self, hostname: str = "compute1", **kwargs) -> str:
+    def start_compute(self, hostname: str = "compute1", *args, **kwargs) -> str:
         """Start ``hostname`` with its own SDC, instances path and Storage."""
         if hostname not in self.simulator.sdcs:
             self.simulator.add_sdc(hostname)
@@ -176,7 +177,7 @@ class SioServersTestBase(PytestCompatibleMixin, base.ServersTestBase):
             )
             self.addCleanup(storage.unregister, hostname)
         with self.hosts.on(hostname):
-            super().start_compute(hostname, **kwargs)
+            super().start_compute(hostname, *args, **kwargs)
         self.computes[hostname].driver._remotefs = self.remote
         return hostname
 
@@ -226,6 +227,25 @@ class SioServersTestBase(PytestCompatibleMixin, base.ServersTestBase):
     def host_of(self, server: dict) -> str:
         return self.api.get_server(server["id"])["OS-EXT-SRV-ATTR:host"]
 
+    def other_host(self, *hosts: str) -> str:
+        """A compute that is none of ``hosts``."""
+        return next(host for host in self.HOSTS if host not in hosts)
+
+    # -- a host that fails and comes back ----------------------------------------------------
+
+    def fail_host(self, host: str) -> None:
+        """``host`` stops, and the operator tells nova it is down (so it may evacuate)."""
+        self.computes[host].stop()
+        self.admin_api.put_service_force_down(self._compute_service_id(host), True)
+
+    def restore_host(self, host: str) -> None:
+        """``host`` starts again (with its guests' state), and is no longer forced down."""
+        self.restart_compute_service(host)
+        self.admin_api.put_service_force_down(self._compute_service_id(host), False)
+
+    def _compute_service_id(self, host: str) -> str:
+        return self.admin_api.get_services(host=host, binary="nova-compute")[0]["id"]
+
     # -- what the gateway holds ------------------------------------------------------------
 
     def assert_disks(self, server: dict, sizes: dict[str, int]) -> str:
@@ -233,9 +253,12 @@ class SioServersTestBase(PytestCompatibleMixin, base.ServersTestBase):
         the host the API reports for the server and to no other; that host."""
         host = self.host_of(server)
         self.assertIn(host, self.computes, f"the API reports server {server['id']} on {host}")
-        expected = {name: (size, {host}) for name, size in sizes.items()}
-        self.assertEqual(expected, self.gateway.state_of(server["id"]))
+        self.assert_volumes(server, {name: (size, {host}) for name, size in sizes.items()})
         return host
+
+    def assert_volumes(self, server: dict, expected: dict[str, tuple[int, set[str]]]) -> None:
+        """The server's volumes are exactly ``expected``: disk name -> (GiB, hosts mapped to)."""
+        self.assertEqual(expected, self.gateway.state_of(server["id"]))
 
     def assert_no_disks(self, server: dict) -> None:
         self.assertEqual({}, self.gateway.state_of(server["id"]))
@@ -244,19 +267,19 @@ class SioServersTestBase(PytestCompatibleMixin, base.ServersTestBase):
         """No instance volume is left, and no image cache volume is left mapped."""
         self.assertEqual([], self.gateway.stray_volumes(set()))
 
-    def root_device(self, server: dict, disk: str = "disk") -> Path:
+    def device(self, server: dict, disk: str = "disk") -> Path:
         """The disk's device on the host the API reports for the server."""
         volume = self.gateway.instance_volumes(server["id"])[disk].volume
         return self.simulator.sdcs[self.host_of(server)].device_path(volume.id)
 
-    def write_root(self, server: dict, data: bytes, offset: int = MARK_OFFSET) -> None:
-        """What the guest writes to its root disk, written through the host's device."""
-        with self.root_device(server).open("r+b") as device:
-            device.seek(offset)
-            device.write(data)
-            os.fsync(device.fileno())
+    def write_mark(self, server: dict, data: bytes = MARK) -> None:
+        """What the guest writes to its root disk, written through its host's device."""
+        write(self.device(server), MARK_OFFSET, data)
 
-    def read_root(self, server: dict, length: int, offset: int = MARK_OFFSET) -> bytes:
-        with self.root_device(server).open("rb") as device:
-            device.seek(offset)
-            return device.read(length)
+    def assert_mark(self, server: dict, data: bytes = MARK) -> None:
+        """The root disk holds ``data`` where :meth:`write_mark` writes."""
+        self.assertEqual(data, read(self.device(server), MARK_OFFSET, len(data)))
+
+    def assert_image_data(self, server: dict, disk: str = "disk") -> None:
+        """The disk holds the data of the image it was made from."""
+        self.assertEqual(PATTERN, read(self.device(server, disk), PATTERN_OFFSET, len(PATTERN)))
