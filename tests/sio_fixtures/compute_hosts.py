@@ -45,9 +45,12 @@ _PER_HOST_OPTIONS = {(None, "host"), (None, "instances_path")}
 class ComputeHostsFixture(fixtures.Fixture):
     """Per-thread ``CONF.host`` and ``CONF.instances_path`` for the computes of one test."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, shared_instances_path: bool = False) -> None:
+        """``shared_instances_path``: all computes keep instance files in one directory,
+        as on NFS; otherwise each has its own."""
         super().__init__()
         self.root = root
+        self.shared_instances_path = shared_instances_path
         self._local = threading.local()
         self._hosts: set[str] = set()
 
@@ -59,7 +62,7 @@ class ComputeHostsFixture(fixtures.Fixture):
         return path
 
     def instances_path(self, host: str) -> Path:
-        return self.root / host / "instances"
+        return self.root / ("shared" if self.shared_instances_path else host) / "instances"
 
     @property
     def current(self) -> str | None:

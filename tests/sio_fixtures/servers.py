@@ -75,6 +75,18 @@ class PytestCompatibleMixin:
         pass
 
 
+class RemoteHostsByPath(RemoteHosts):
+    """SSH to another compute: nova's remote file operations and copies land in that
+    host's instances path (the same directory as this host's when it is shared)."""
+
+    def __init__(self, hosts: ComputeHostsFixture) -> None:
+        super().__init__(hosts.root)
+        self.hosts = hosts
+
+    def _there(self, host: str, path: str) -> Path:
+        return self.hosts.instances_path(host) / Path(path).relative_to(CONF.instances_path)
+
+
 class SioServersTestBase(PytestCompatibleMixin, base.ServersTestBase):
     """nova's functional ServersTestBase with SioLibvirtDriver on every compute."""
 
@@ -82,6 +94,8 @@ class SioServersTestBase(PytestCompatibleMixin, base.ServersTestBase):
     microversion = "latest"
     #: The computes every test starts, each with its own SDC.
     HOSTS = ("compute1", "compute2", "compute3")
+    #: Whether the computes share one instances path (as on NFS), or each has its own.
+    SHARED_INSTANCES_PATH = False
 
     def setUp(self) -> None:
         self.tmp = Path(self.useFixture(fixtures.TempDir()).path)
@@ -89,7 +103,9 @@ class SioServersTestBase(PytestCompatibleMixin, base.ServersTestBase):
         self.flags(api_paste_config=api_paste_config(), group="wsgi")
         self.computes = {}
         self.compute_rp_uuids = {}
-        self.hosts = ComputeHostsFixture(self.tmp)
+        self.hosts = ComputeHostsFixture(
+            self.tmp, shared_instances_path=self.SHARED_INSTANCES_PATH
+        )
         # ServersTestBase.setUp is skipped on purpose: its fake image backend,
         # mocked os-brick and mocked _create_image would keep ours from running.
         super(base.ServersTestBase, self).setUp()
@@ -107,7 +123,7 @@ class SioServersTestBase(PytestCompatibleMixin, base.ServersTestBase):
             group="scaleio",
         )
         self.glance = self.useFixture(ImageFilesGlanceFixture(self, self.tmp / "glance"))
-        self.remote = RemoteHosts(self.tmp)
+        self.remote = RemoteHostsByPath(self.hosts)
         self.useFixture(
             fixtures.MockPatch("nova.virt.libvirt.utils.copy_image", self.remote.copy_image)
         )

@@ -28,6 +28,8 @@ class LiveMigrationTest(SioServersTestBase):
         self._delete_server(server)
         self.assert_no_disks(server)
 
+
+class LiveMigrationAfterRevertTest(SioServersTestBase):
     @pytest.mark.xfail(
         strict=True,
         reason="issue 15: after a cross-host resize is reverted the instance directory stays "
@@ -44,6 +46,13 @@ class LiveMigrationTest(SioServersTestBase):
         self.assertEqual(reverted_from, self.assert_disks(server, {"disk": 8}))
         self._delete_server(server)
         self.assert_no_disks(server)
+
+
+class SharedInstancesPathLiveMigrationTest(LiveMigrationTest):
+    """With a shared instances path nova does not clean up the source after the move:
+    the driver's post_live_migration_at_source must let go of the disks."""
+
+    SHARED_INSTANCES_PATH = True
 
 
 class EvacuationTest(SioServersTestBase):
