@@ -70,6 +70,15 @@ class ImageFilesGlanceFixture(nova_glance.GlanceFixture):
             self.create(None, image)
             shutil.move(path, self.path(image_id))
 
+    def add_variant(self, image_id: str, **properties: str) -> str:
+        """A new image with ``image_id``'s data and these extra properties; its id."""
+        image = copy.deepcopy(self.show(None, image_id))
+        del image["id"]
+        image["properties"].update(properties)
+        variant = self.create(None, image)["id"]
+        _copy_sparse(self.path(image_id), self.path(variant))
+        return variant
+
     def path(self, image_id: str) -> Path:
         return self.directory / image_id
 

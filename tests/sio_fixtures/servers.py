@@ -103,9 +103,7 @@ class SioServersTestBase(PytestCompatibleMixin, base.ServersTestBase):
         self.flags(api_paste_config=api_paste_config(), group="wsgi")
         self.computes = {}
         self.compute_rp_uuids = {}
-        self.hosts = ComputeHostsFixture(
-            self.tmp, shared_instances_path=self.SHARED_INSTANCES_PATH
-        )
+        self.hosts = ComputeHostsFixture(self.tmp, shared_instances_path=self.SHARED_INSTANCES_PATH)
         # ServersTestBase.setUp is skipped on purpose: its fake image backend,
         # mocked os-brick and mocked _create_image would keep ours from running.
         super(base.ServersTestBase, self).setUp()
