@@ -36,6 +36,7 @@ import nova.conf
 import nova.privsep
 from device_io import read, write
 from nova.tests import fixtures as nova_fixtures
+from nova.tests.fixtures import libvirt as fakelibvirt
 from nova.tests.functional.libvirt import base
 
 from sio_backend import privileged, storage
@@ -244,6 +245,24 @@ class SioServersTestBase(PytestCompatibleMixin, base.ServersTestBase):
     def other_host(self, *hosts: str) -> str:
         """A compute that is none of ``hosts``."""
         return next(host for host in self.HOSTS if host not in hosts)
+
+    # -- failures --------------------------------------------------------------------------------
+
+    @staticmethod
+    def guest_start_fails() -> fixtures.Fixture:
+        """libvirt refuses to start guests (on every host) while the fixture is in use."""
+
+        def refuse(*_args, **_kwargs):
+            raise fakelibvirt.make_libvirtError(
+                fakelibvirt.libvirtError,
+                "internal error: the guest failed to start",
+                error_code=fakelibvirt.VIR_ERR_INTERNAL_ERROR,
+            )
+
+        return fixtures.MockPatch(
+            "nova.virt.libvirt.driver.LibvirtDriver._create_guest_with_network",
+            side_effect=refuse,
+        )
 
     # -- a host that fails and comes back ----------------------------------------------------
 
