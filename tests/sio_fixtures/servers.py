@@ -237,6 +237,26 @@ class SioServersTestBase(PytestCompatibleMixin, base.ServersTestBase):
             image_uuid=image_id, flavor_id=flavor_id, networks="none", host=host
         )
 
+    def delete(self, server: dict) -> None:
+        """Delete the server; nothing of it is left on the gateway."""
+        self._delete_server(server)
+        self.assert_no_disks(server)
+
+    def boot_marked(
+        self, disks: dict[str, int], image_id: str = QCOW2_IMAGE_ID
+    ) -> tuple[dict, str]:
+        """An ACTIVE server with these disks (GiB by disk name: ``disk``, ``disk.eph0``,
+        ``disk.swap``), checked on the gateway, with MARK written to its root; it, its host."""
+        flavor = self.flavor(
+            disk=disks["disk"],
+            ephemeral=disks.get("disk.eph0", 0),
+            swap=disks.get("disk.swap", 0) * 1024,
+        )
+        server = self.boot(flavor, image_id)
+        host = self.assert_disks(server, disks)
+        self.write_mark(server)
+        return server, host
+
     # -- what the API reports ---------------------------------------------------------------
 
     def host_of(self, server: dict) -> str:

@@ -18,8 +18,7 @@ class CreateDeleteTest(SioServersTestBase):
         self.assert_disks(server, {"disk": 8})
         self.assert_image_data(server)
 
-        self._delete_server(server)
-        self.assert_no_disks(server)
+        self.delete(server)
 
     def test_root_ephemeral_swap_from_raw_on_each_host(self) -> None:
         flavor = self.flavor(disk=16, ephemeral=8, swap=8192)
@@ -32,15 +31,12 @@ class CreateDeleteTest(SioServersTestBase):
             self.assert_image_data(server)
 
         for server in servers:
-            self._delete_server(server)
-            self.assert_no_disks(server)
+            self.delete(server)
 
 
 class PowerActionsTest(SioServersTestBase):
     def test_reboot_soft_and_hard_stop_and_start(self) -> None:
-        server = self.boot(self.flavor(disk=8, swap=8192))
-        host = self.assert_disks(server, {"disk": 8, "disk.swap": 8})
-        self.write_mark(server)
+        server, host = self.boot_marked({"disk": 8, "disk.swap": 8})
 
         for action in (
             lambda: self._reboot_server(server, hard=False),
@@ -52,5 +48,4 @@ class PowerActionsTest(SioServersTestBase):
             self.assertEqual(host, self.assert_disks(server, {"disk": 8, "disk.swap": 8}))
             self.assert_mark(server)
 
-        self._delete_server(server)
-        self.assert_no_disks(server)
+        self.delete(server)

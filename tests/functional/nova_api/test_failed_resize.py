@@ -21,9 +21,7 @@ class FailedResizeTest(SioServersTestBase):
 
     def failed_resize(self) -> tuple[dict, str, str]:
         """A server whose resize (root 8 -> 16 GiB) to another host failed; it, source, dest."""
-        server = self.boot(self.flavor(disk=8, swap=8192))
-        source = self.assert_disks(server, {"disk": 8, "disk.swap": 8})
-        self.write_mark(server)
+        server, source = self.boot_marked({"disk": 8, "disk.swap": 8})
         with self.guest_start_fails():
             action = {"resize": {"flavorRef": self.flavor(disk=16, swap=8192)}}
             self.api.post_server_action(server["id"], action)
@@ -52,8 +50,7 @@ class FailedResizeTest(SioServersTestBase):
         self.assertEqual((16, {dest}), state["disk"])
         self.assertEqual((8, {dest}), state["disk.swap"])
         self.assert_mark(server)
-        self._delete_server(server)
-        self.assert_no_disks(server)
+        self.delete(server)
 
     @pytest.mark.xfail(
         strict=True,

@@ -29,21 +29,17 @@ class SnapshotTest(SioServersTestBase):
         self.assertEqual(PATTERN, read(uploaded, PATTERN_OFFSET, len(PATTERN)))
 
     def test_create_image_uploads_the_root_disk(self) -> None:
-        server = self.boot(self.flavor(disk=8, swap=8192))
-        host = self.assert_disks(server, {"disk": 8, "disk.swap": 8})
-        self.write_mark(server)
+        server, host = self.boot_marked({"disk": 8, "disk.swap": 8})
 
         self.assert_uploaded(self.snapshot(server))
 
         # The snapshot the upload was read from is gone; the server is untouched.
         self.assertEqual(host, self.assert_disks(server, {"disk": 8, "disk.swap": 8}))
-        self._delete_server(server)
-        self.assert_no_disks(server)
+        self.delete(server)
 
     def test_create_image_freezes_the_guest_filesystems(self) -> None:
         image = self.glance.add_variant(QCOW2_IMAGE_ID, hw_qemu_guest_agent="yes")
-        server = self.boot(self.flavor(disk=8), image)
-        self.write_mark(server)
+        server, _host = self.boot_marked({"disk": 8}, image)
         calls = []
         self.useFixture(
             fixtures.MonkeyPatch(
@@ -59,8 +55,7 @@ class SnapshotTest(SioServersTestBase):
         self.assert_uploaded(self.snapshot(server))
 
         self.assertEqual(["freeze", "thaw"], calls)
-        self._delete_server(server)
-        self.assert_no_disks(server)
+        self.delete(server)
 
     @pytest.mark.xfail(
         strict=True,
@@ -70,8 +65,7 @@ class SnapshotTest(SioServersTestBase):
     )
     def test_create_image_when_the_guest_agent_does_not_answer(self) -> None:
         image = self.glance.add_variant(QCOW2_IMAGE_ID, hw_qemu_guest_agent="yes")
-        server = self.boot(self.flavor(disk=8), image)
-        self.write_mark(server)
+        server, _host = self.boot_marked({"disk": 8}, image)
 
         def unresponsive(domain):
             raise fakelibvirt.make_libvirtError(
@@ -87,15 +81,12 @@ class SnapshotTest(SioServersTestBase):
         self.assert_uploaded(self.snapshot(server))
 
         self.assertEqual("ACTIVE", self.api.get_server(server["id"])["status"])
-        self._delete_server(server)
-        self.assert_no_disks(server)
+        self.delete(server)
 
 
 class ShelveTest(SioServersTestBase):
     def test_shelve_offload_and_unshelve_on_another_host(self) -> None:
-        server = self.boot(self.flavor(disk=8, ephemeral=8))
-        shelved_from = self.assert_disks(server, {"disk": 8, "disk.eph0": 8})
-        self.write_mark(server)
+        server, shelved_from = self.boot_marked({"disk": 8, "disk.eph0": 8})
 
         server = self._shelve_server(server)  # offloaded at once (shelved_offload_time 0)
         self.assert_no_disks(server)
@@ -107,30 +98,24 @@ class ShelveTest(SioServersTestBase):
         self.assertEqual(dest, self.assert_disks(server, {"disk": 8, "disk.eph0": 8}))
         self.assert_mark(server)
         self.assert_image_data(server)
-        self._delete_server(server)
-        self.assert_no_disks(server)
+        self.delete(server)
 
 
 class RebuildTest(SioServersTestBase):
     def test_rebuild_from_another_image(self) -> None:
-        server = self.boot(self.flavor(disk=8, swap=8192), QCOW2_IMAGE_ID)
-        host = self.assert_disks(server, {"disk": 8, "disk.swap": 8})
-        self.write_mark(server)
+        server, host = self.boot_marked({"disk": 8, "disk.swap": 8}, QCOW2_IMAGE_ID)
 
         server = self._rebuild_server(server, RAW_IMAGE_ID)
 
         self.assertEqual(host, self.assert_disks(server, {"disk": 8, "disk.swap": 8}))
         self.assert_mark(server, bytes(len(MARK)))  # a new root disk, from the image
         self.assert_image_data(server)
-        self._delete_server(server)
-        self.assert_no_disks(server)
+        self.delete(server)
 
 
 class RescueTest(SioServersTestBase):
     def test_rescue_and_unrescue(self) -> None:
-        server = self.boot(self.flavor(disk=8, swap=8192))
-        host = self.assert_disks(server, {"disk": 8, "disk.swap": 8})
-        self.write_mark(server)
+        server, host = self.boot_marked({"disk": 8, "disk.swap": 8})
 
         server = self._rescue_server(server)
 
@@ -144,5 +129,4 @@ class RescueTest(SioServersTestBase):
 
         self.assertEqual(host, self.assert_disks(server, {"disk": 8, "disk.swap": 8}))
         self.assert_mark(server)
-        self._delete_server(server)
-        self.assert_no_disks(server)
+        self.delete(server)

@@ -14,9 +14,7 @@ from sio_fixtures.servers import SioServersTestBase
 
 class LiveMigrationTest(SioServersTestBase):
     def test_live_migration(self) -> None:
-        server = self.boot(self.flavor(disk=8, ephemeral=8, swap=8192))
-        source = self.assert_disks(server, {"disk": 8, "disk.eph0": 8, "disk.swap": 8})
-        self.write_mark(server)
+        server, source = self.boot_marked({"disk": 8, "disk.eph0": 8, "disk.swap": 8})
         dest = self.other_host(source)
 
         server = self._live_migrate(server, host=dest)
@@ -25,8 +23,7 @@ class LiveMigrationTest(SioServersTestBase):
             dest, self.assert_disks(server, {"disk": 8, "disk.eph0": 8, "disk.swap": 8})
         )
         self.assert_mark(server)
-        self._delete_server(server)
-        self.assert_no_disks(server)
+        self.delete(server)
 
 
 class LiveMigrationAfterRevertTest(SioServersTestBase):
@@ -44,8 +41,7 @@ class LiveMigrationAfterRevertTest(SioServersTestBase):
         server = self._live_migrate(server, host=reverted_from)
 
         self.assertEqual(reverted_from, self.assert_disks(server, {"disk": 8}))
-        self._delete_server(server)
-        self.assert_no_disks(server)
+        self.delete(server)
 
 
 class SharedInstancesPathLiveMigrationTest(LiveMigrationTest):
@@ -57,9 +53,7 @@ class SharedInstancesPathLiveMigrationTest(LiveMigrationTest):
 
 class EvacuationTest(SioServersTestBase):
     def test_evacuation_and_the_failed_host_returning(self) -> None:
-        server = self.boot(self.flavor(disk=8, swap=8192))
-        failed = self.assert_disks(server, {"disk": 8, "disk.swap": 8})
-        self.write_mark(server)
+        server, failed = self.boot_marked({"disk": 8, "disk.swap": 8})
         self.fail_host(failed)
 
         # Since microversion 2.95 an evacuated server stays stopped on its new host.
@@ -73,5 +67,4 @@ class EvacuationTest(SioServersTestBase):
         self.assertEqual(dest, self.assert_disks(server, {"disk": 8, "disk.swap": 8}))
         server = self._start_server(server)
         self.assert_mark(server)
-        self._delete_server(server)
-        self.assert_no_disks(server)
+        self.delete(server)

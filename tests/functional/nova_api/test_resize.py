@@ -17,9 +17,7 @@ LATER = MARK.upper()  # written after the resize
 class ResizeTest(SioServersTestBase):
     def resized(self, disk: int, swap: int = 8192) -> tuple[dict, str, str]:
         """A server on one host resized (root 8 GiB -> ``disk``) onto another; it, source, dest."""
-        server = self.boot(self.flavor(disk=8, swap=8192))
-        source = self.assert_disks(server, {"disk": 8, "disk.swap": 8})
-        self.write_mark(server)
+        server, source = self.boot_marked({"disk": 8, "disk.swap": 8})
         server = self._resize_server(server, self.flavor(disk=disk, swap=swap))
         dest = self.host_of(server)
         self.assertNotEqual(source, dest)
@@ -42,8 +40,7 @@ class ResizeTest(SioServersTestBase):
 
         self.assertEqual(dest, self.assert_disks(server, {"disk": 16, "disk.swap": 8}))
         self.assert_mark(server, LATER)
-        self._delete_server(server)
-        self.assert_no_disks(server)
+        self.delete(server)
 
     def test_resize_to_another_host_reverted(self) -> None:
         server, source, _dest = self.resized(disk=16)
@@ -53,13 +50,10 @@ class ResizeTest(SioServersTestBase):
 
         self.assertEqual(source, self.assert_disks(server, {"disk": 8, "disk.swap": 8}))
         self.assert_mark(server)
-        self._delete_server(server)
-        self.assert_no_disks(server)
+        self.delete(server)
 
     def test_cold_migration_confirmed(self) -> None:
-        server = self.boot(self.flavor(disk=8, ephemeral=8))
-        source = self.assert_disks(server, {"disk": 8, "disk.eph0": 8})
-        self.write_mark(server)
+        server, source = self.boot_marked({"disk": 8, "disk.eph0": 8})
 
         server = self._migrate_server(server)
         dest = self.host_of(server)
@@ -76,8 +70,7 @@ class ResizeTest(SioServersTestBase):
 
         self.assertEqual(dest, self.assert_disks(server, {"disk": 8, "disk.eph0": 8}))
         self.assert_mark(server)
-        self._delete_server(server)
-        self.assert_no_disks(server)
+        self.delete(server)
 
     @pytest.mark.xfail(
         strict=True,
@@ -89,5 +82,4 @@ class ResizeTest(SioServersTestBase):
         server = self._confirm_resize(server)
 
         self.assertEqual(dest, self.assert_disks(server, {"disk": 16}))
-        self._delete_server(server)
-        self.assert_no_disks(server)
+        self.delete(server)
