@@ -8,6 +8,7 @@ Mappings are named by the simulated host whose SDC they are to.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sio_backend import naming
@@ -45,20 +46,19 @@ class GatewayView:
             for name, disk in self.instance_volumes(instance_uuid).items()
         }
 
-    def stray_volumes(self, instance_uuids: set[str]) -> list[str]:
-        """Volumes that belong to no instance in ``instance_uuids`` and are no image cache
-        (or are an image cache volume left mapped): what a test may leave behind by mistake."""
-        strays = []
+    def leftovers(self) -> list[str]:
+        """What no server should leave behind once deleted: every instance volume, every
+        volume this installation cannot name, and image cache volumes left mapped."""
+        found = []
         for volume in self.client.list_volumes():
             owner = naming.parse_volume_name(volume.name)
             if isinstance(owner, naming.InstanceVolumeName):
-                if owner.instance_uuid not in instance_uuids:
-                    strays.append(f"{volume.name} (instance {owner.instance_uuid})")
+                found.append(f"{volume.name} (instance {owner.instance_uuid})")
             elif owner is None or volume.mapped_sdcs:
-                strays.append(f"{volume.name} mapped to {self._hosts(volume)}")
-        return strays
+                found.append(f"{volume.name} mapped to {sorted(self._hosts(volume))}")
+        return found
 
-    def _instance_disks(self):
+    def _instance_disks(self) -> Iterator[tuple[str, DiskVolume]]:
         for volume in self.client.list_volumes():
             owner = naming.parse_volume_name(volume.name)
             if not isinstance(owner, naming.InstanceVolumeName):

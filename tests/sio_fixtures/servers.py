@@ -26,7 +26,6 @@ process cannot have is stood in for:
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import urllib.parse
 from pathlib import Path
@@ -38,6 +37,7 @@ from device_io import read, write
 from nova.tests import fixtures as nova_fixtures
 from nova.tests.fixtures import libvirt as fakelibvirt
 from nova.tests.functional.libvirt import base
+from nova_support import PytestCompatibleMixin
 
 from sio_backend import privileged, storage
 from sio_backend.client import GatewayClient
@@ -62,18 +62,6 @@ def api_paste_config() -> str:
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: install nova from its wheel into {sys.prefix}")
     return str(path)
-
-
-class PytestCompatibleMixin:
-    """Keeps nova's per-test cleanup from breaking pytest's unittest plugin.
-
-    ``nova.test.TestCase`` deletes every public instance attribute after each
-    test (``_clear_attrs``); pytest stores the bound test method on the
-    instance and deletes it itself afterwards, which then fails.
-    """
-
-    def _clear_attrs(self) -> None:
-        pass
 
 
 class RemoteHostsByPath(RemoteHosts):
@@ -196,10 +184,6 @@ class SioServersTestBase(PytestCompatibleMixin, base.ServersTestBase):
         self.computes[hostname].driver._remotefs = self.remote
         return hostname
 
-    def on(self, host: str) -> contextlib.AbstractContextManager[None]:
-        """Run the body as ``host`` (a periodic task, a direct driver call)."""
-        return self.hosts.on(host)
-
     def _migrate_guest(self, domain, destination: str, params: dict, flags: int) -> None:
         """libvirt's part of a live migration: the guest moves to the destination.
 
@@ -318,7 +302,7 @@ class SioServersTestBase(PytestCompatibleMixin, base.ServersTestBase):
 
     def assert_nothing_left(self) -> None:
         """No instance volume is left, and no image cache volume is left mapped."""
-        self.assertEqual([], self.gateway.stray_volumes(set()))
+        self.assertEqual([], self.gateway.leftovers())
 
     def device(self, server: dict, disk: str = "disk") -> Path:
         """The disk's device on the host the API reports for the server."""
