@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import base64
 import importlib
-import json
 import uuid
 
-import requests
 from nova.virt import images
 from nova.virt.libvirt import driver as libvirt_driver
 
@@ -176,27 +174,13 @@ class PyPowerFlexWay:
         }
         self.system_id = self.client.system.get()[0]["id"]
 
-    @staticmethod
-    def _tolerate_empty_answer(call, *args, **kwargs) -> None:
-        """The SDK parses every action answer as JSON; the gateway sends none.
-
-        The SDK's request has been sent (and counted) when it fails to parse
-        the empty answer; the read it would do next is therefore skipped,
-        which only flatters its counts.
-        """
-        try:
-            call(*args, **kwargs)
-        except (json.JSONDecodeError, requests.JSONDecodeError):
-            pass
-
     def _volumes(self, instance, disks=DISKS) -> dict[str, dict]:
         names = [historical_name(instance.uuid, disk) for disk in disks]
         found = self.client.volume.get(filter_fields={"name": names})
         return {volume["name"]: volume for volume in found}
 
     def _map(self, volume_id: str, host: str) -> None:
-        self._tolerate_empty_answer(
-            self.client.volume.add_mapped_sdc,
+        self.client.volume.add_mapped_sdc(
             volume_id,
             sdc_id=self.sdc_ids[host],
             allow_multiple_mappings=True,
@@ -223,19 +207,15 @@ class PyPowerFlexWay:
     def delete(self, instance, host: str = "host1") -> None:
         for volume in self._volumes(instance).values():
             if volume.get("mappedSdcInfo"):
-                self._tolerate_empty_answer(
-                    self.client.volume.remove_mapped_sdc, volume["id"], all_sdcs=True
-                )
-            self._tolerate_empty_answer(self.client.volume.delete, volume["id"], "ONLY_ME")
+                self.client.volume.remove_mapped_sdc(volume["id"], all_sdcs=True)
+            self.client.volume.delete(volume["id"], "ONLY_ME")
 
     def live_migrate(self, instance, source: str = "host1", dest: str = "host2") -> None:
         for volume in self._volumes(instance).values():
             self._map(volume["id"], dest)
             self._device(volume, dest)
         for volume in self._volumes(instance).values():
-            self._tolerate_empty_answer(
-                self.client.volume.remove_mapped_sdc, volume["id"], sdc_id=self.sdc_ids[source]
-            )
+            self.client.volume.remove_mapped_sdc(volume["id"], sdc_id=self.sdc_ids[source])
 
     def _snapshot(self, volume: dict, name: str) -> str:
         answer = self.client.system.snapshot_volumes(
@@ -247,8 +227,8 @@ class PyPowerFlexWay:
         name = historical_name(instance.uuid, "disk")
         root = self._volumes(instance, ["disk"])[name]
         snapshot_id = self._snapshot(root, name[:29] + "/~")
-        self._tolerate_empty_answer(self.client.volume.extend, root["id"], 16)
-        self._tolerate_empty_answer(self.client.volume.delete, snapshot_id, "ONLY_ME")
+        self.client.volume.extend(root["id"], 16)
+        self.client.volume.delete(snapshot_id, "ONLY_ME")
 
     def snapshot(self, instance, host: str = "host1") -> None:
         """Like sio_backend's live snapshot: snapshot, map, export, unmap, remove."""
@@ -260,7 +240,5 @@ class PyPowerFlexWay:
         target = self.bench.workdir / f"pypowerflex-snapshot-{instance.uuid}.raw"
         images.convert_image(device, str(target), "raw", "raw", run_as_root=True)
         target.unlink()
-        self._tolerate_empty_answer(
-            self.client.volume.remove_mapped_sdc, snapshot_id, sdc_id=self.sdc_ids[host]
-        )
-        self._tolerate_empty_answer(self.client.volume.delete, snapshot_id, "ONLY_ME")
+        self.client.volume.remove_mapped_sdc(snapshot_id, sdc_id=self.sdc_ids[host])
+        self.client.volume.delete(snapshot_id, "ONLY_ME")

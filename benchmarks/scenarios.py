@@ -16,8 +16,8 @@ from pathlib import Path
 from benchmarks import ours, peers
 from benchmarks.environment import CONF, HOSTS, Bench, make_qcow2
 from sio_backend import privileged
-from sio_backend.client import GatewayClient
 from sio_backend.demo import nova_disks
+from sio_backend.gateway import GatewayClient
 
 MiB = 1024 * 1024
 OPERATIONS = ("spawn", "snapshot", "resize", "live_migrate", "delete")

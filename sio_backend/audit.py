@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sio_backend import exceptions, naming
-from sio_backend.client import GatewayClient, Volume
+from sio_backend.gateway import GatewayClient, Volume
 from sio_backend.inventory import Inventory, OwnedVolume
 
 

@@ -40,6 +40,23 @@ gateway_opts = [
         "mode 600: a file that group or others may read or write is refused. Setting both "
         "this and rest_server_password is an error.",
     ),
+    cfg.StrOpt(
+        "rest_auth_method",
+        default="auto",
+        choices=[
+            (
+                "auto",
+                "OAuth (POST /rest/auth/login, Bearer tokens) where the gateway serves it, "
+                "as PowerFlex 4.x and 5.x do; the legacy login where it does not (3.x)",
+            ),
+            ("legacy", "GET /api/login with HTTP Basic, as every 3.x gateway serves it"),
+            ("oauth", "POST /rest/auth/login only, as Dell documents for 4.x and 5.x"),
+        ],
+        help="How the client logs in to the gateway. Leave it at auto unless the gateway "
+        "answers the OAuth path with something other than 404 although it does not serve "
+        "it (force legacy), or the OAuth login must never fall back (force oauth). The log "
+        "says at each login which method was used.",
+    ),
     cfg.BoolOpt(
         "verify_server_certificate",
         default=False,
@@ -103,8 +120,12 @@ placement_opts = [
         "disk_size_policy",
         default="reject",
         choices=[
-            ("reject", "Refuse disks whose size is not a multiple of 8 GiB."),
-            ("round_up", "Round such disks up to the next multiple of 8 GiB."),
+            (
+                "reject",
+                "Refuse disks whose size is not a multiple of the pool's unit (8 GiB; "
+                "1 GiB on PowerFlex 5.x Erasure Coding pools).",
+            ),
+            ("round_up", "Round such disks up to the next multiple of the pool's unit."),
         ],
         help="What to do with a flavor disk whose size PowerFlex cannot allocate "
         "exactly. Rescue disks and root_gb = 0 disks are always rounded up.",

@@ -5,9 +5,10 @@ nova 34's libvirt driver assumes local files or Ceph in a handful of places
 nova unchanged unless ``[libvirt] images_type = sio``, and leaves the volume
 work to :mod:`sio_backend.instance_volumes` and :mod:`sio_backend.storage`.
 
-The rule every hook follows: a volume is removed only when nova destroys the
-instance's disks on the host that owns the instance; every other cleanup
-(hard reboot excepted) only unmaps it from this host.
+Which record of an instance may remove or unmap which of its volumes, on
+which host, is decided in :mod:`sio_backend.ownership` alone: no action run
+for one nova record removes or unmaps a volume that another live record of
+the instance (another cell's copy, the other host of a move) still needs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import shutil
 import threading
 from collections.abc import Iterator
 
@@ -29,8 +31,8 @@ from nova.virt.libvirt import utils as libvirt_utils
 from oslo_log import log as logging
 from oslo_utils import excutils, fileutils, units, uuidutils
 
-from sio_backend import exceptions, flavor, sdc, storage
-from sio_backend.client import Volume
+from sio_backend import exceptions, flavor, ownership, sdc, storage
+from sio_backend.gateway import Volume
 from sio_backend.instance_volumes import ROOT, InstanceVolumes
 
 CONF = nova.conf.CONF
@@ -38,11 +40,6 @@ LOG = logging.getLogger(__name__)
 
 IMAGES_TYPE = "sio"
 TRAIT = "CUSTOM_SCALEIO_DISKS"
-_HARD_REBOOT = (
-    task_states.REBOOTING_HARD,
-    task_states.REBOOT_PENDING_HARD,
-    task_states.REBOOT_STARTED_HARD,
-)
 
 
 def _enabled() -> bool:
@@ -128,10 +125,9 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
         if not _enabled():
             return super().spawn(*args, **kwargs)
         volumes = self._volumes(instance, block_device_info)
-        if instance.task_state == task_states.REBUILD_SPAWNING:
-            # Evacuation: the failed host may only be partitioned, not dead.
-            # Cut it off before this host writes to the disks.
-            volumes.keep_only_this_host()
+        # Evacuation: the failed host may only be partitioned, not dead.
+        # Cut it off before this host writes to the disks.
+        volumes.release(ownership.on_spawn(instance, CONF.host))
         storage_ = volumes.storage
         storage_.forget_created(instance.uuid)
         with self._spawning_lock:
@@ -184,32 +180,34 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
         with self._spawning_lock:
             if instance.uuid in self._spawning:
                 return  # spawn's own rollback knows which volumes it created
-        volumes = self._volumes(instance, block_device_info)
-        if cleanup_instance_disks and self._owns(instance):
-            volumes.remove_all()
-        elif instance.task_state not in _HARD_REBOOT:
-            # Moved away (live migration, evacuation, revert) or never ours:
-            # the volumes stay, this host lets go of them.
-            volumes.detach_all()
+        plan = ownership.on_cleanup(instance, CONF.host, destroy_disks=cleanup_instance_disks)
+        if cleanup_instance_disks and not plan.remove_all:
+            LOG.warning(
+                "Keeping the volumes of instance %s that another record of it still needs "
+                "(this one is a %s on this host, placed on %s); this host only lets go of them.",
+                instance.uuid,
+                ownership.role(instance, CONF.host).value,
+                instance.host,
+                instance=instance,
+            )
+        self._volumes(instance, block_device_info).release(plan)
+        if plan.unmap_here and instance.task_state == task_states.RESIZE_REVERTING:
+            self._remove_instance_dir(instance)
 
     @staticmethod
-    def _owns(instance) -> bool:
-        """Whether nova says the instance lives here, so its disks may be destroyed here.
+    def _remove_instance_dir(instance) -> None:
+        """The instance directory of a resize reverted away from this host.
 
-        A host told to destroy the disks of an instance nova has placed on
-        another host (a cross-cell move, a stale evacuation record) only
-        unmaps them.
+        nova keeps it (shared block storage: ``destroy_disks=False``), and a
+        later live migration to this host without a shared instances path
+        then fails ``DestinationDiskExists``.  Only the directory itself
+        goes: the source's ``_resize`` copy, which a shared instances path
+        shows here too, is what the source reverts to.
         """
-        if instance.host in (None, CONF.host) or instance.deleted:
-            return True
-        LOG.warning(
-            "Not removing the volumes of instance %s: it is on host %s, not this one; "
-            "unmapping them from this host only.",
-            instance.uuid,
-            instance.host,
-            instance=instance,
-        )
-        return False
+        path = libvirt_utils.get_instance_path(instance)
+        if os.path.isdir(path):
+            LOG.info("Removing %s: the resize was reverted to the source", path)
+            shutil.rmtree(path, ignore_errors=True)
 
     # -- hard reboot -------------------------------------------------------------
 
@@ -220,12 +218,9 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
             volumes = self._volumes(instance, block_device_info)
             # nova's advice after a failed revert too: its root may be in the snapshot still.
             volumes.resume_resize_rollback()
-            # nova hard reboots no instance another host may use (not while
-            # it migrates or waits for a resize to be confirmed): any other
-            # mapping is stale, left by a failed resize or migration, and
-            # would make the instance's delete fail.  Fenced before the guest
-            # starts, as an evacuation does.
-            volumes.keep_only_this_host()
+            # Stale mappings fenced before the guest starts, as an evacuation
+            # does; a revert snapshot no revert can use any more removed.
+            volumes.release(ownership.on_hard_reboot(instance, CONF.host))
         return super()._hard_reboot(
             context,
             instance,
@@ -238,16 +233,11 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
     # -- resize and cold migration --------------------------------------------
 
     def _cleanup_resize(self, context, instance, network_info):
-        """Confirm: drop the revert snapshot, and let the source host go of the disks."""
+        """Confirm: drop the revert snapshot and the disks only the old flavor had,
+        and let the source host go of the disks."""
         super()._cleanup_resize(context, instance, network_info)
-        if not _enabled():
-            return
-        volumes = self._volumes(instance)
-        snapshot = volumes.resize_snapshot()
-        if snapshot is not None:
-            volumes.storage.remove(snapshot)
-        if instance.host != CONF.host:
-            volumes.detach_all()
+        if _enabled():
+            self._volumes(instance).release(ownership.on_confirm(instance, CONF.host))
 
     def finish_revert_migration(
         self,
@@ -290,12 +280,28 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
             # nova calls cleanup() here only without a shared instances_path.
             self._volumes(instance).detach_all()
 
+    def check_can_live_migrate_source(
+        self, context, instance, dest_check_data, block_device_info=None
+    ):
+        migrate_data = super().check_can_live_migrate_source(
+            context, instance, dest_check_data, block_device_info
+        )
+        if _enabled():
+            # A migration nova failed after the destination's
+            # pre_live_migration (with a shared instances_path nova calls
+            # neither host's driver back) left that host's mappings: removed
+            # before this one starts, so none is carried along.
+            self._volumes(instance, block_device_info).release(
+                ownership.on_sole_host(instance, CONF.host)
+            )
+        return migrate_data
+
     def rollback_live_migration_at_source(self, context, instance, migrate_data):
         super().rollback_live_migration_at_source(context, instance, migrate_data)
         if _enabled():
             # The instance stays here; with a shared instances_path nova does
             # not call the destination back, so its mappings are removed here.
-            self._volumes(instance).keep_only_this_host()
+            self._volumes(instance).release(ownership.on_sole_host(instance, CONF.host))
 
     # -- rescue ---------------------------------------------------------------------
 
@@ -360,10 +366,13 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
         try:
             self._set_quiesced(context, instance, image_meta, True)
             frozen = True
-        except (exception.InstanceQuiesceNotSupported, exception.QemuGuestAgentNotEnabled) as err:
+        except exception.NovaException as err:
+            # Not possible (no agent configured) or not answered (the agent
+            # does not respond, InstanceQuiesceFailed): as nova's libvirt
+            # driver does, snapshot anyway unless the image demands it.
             if self._requires_quiesce(image_meta):
                 raise
-            LOG.info("Snapshot without quiescing the guest: %s", err, instance=instance)
+            LOG.warning("Snapshot without quiescing the guest: %s", err, instance=instance)
         try:
             yield
         finally:

@@ -2,7 +2,8 @@
 
 Callers catch a class, never compare error numbers: the gateway's errorCode
 values shift between PowerFlex releases (81 became 4037 in 4.x), so the
-mapping from codes to classes lives in one place, :func:`error_class_for`.
+mapping from codes to classes lives in one place,
+:func:`sio_backend.gateway.errors.error_class_for`.
 """
 
 from __future__ import annotations
@@ -152,60 +153,8 @@ class FlavorNotSupported(ScaleIOError):
 
 
 class DiskSizeNotSupported(FlavorNotSupported):
-    """A flavor disk is not a multiple of 8 GiB and the policy is to refuse it."""
+    """A flavor disk is not a multiple of the pool's unit and the policy is to refuse it."""
 
 
 class InvalidExtraSpec(FlavorNotSupported):
     """A flavor extra spec of this backend has a value outside its allowed set."""
-
-
-_BY_ERROR_CODE: dict[int, type[GatewayError]] = {
-    3: NotFound,
-    78: NotFound,
-    79: NotFound,
-    142: NotFound,
-    81: AlreadyMapped,
-    4037: AlreadyMapped,
-    84: NotMapped,
-    4039: NotMapped,
-    99: NameInUse,
-    104: VolumeMapped,
-    133: ShrinkNotAllowed,
-    297: SingleMappingOnly,
-    306: SingleMappingOnly,
-    717: MigrationInProgress,
-    718: AlreadyInPool,
-}
-
-_BY_RC: dict[int, type[GatewayError]] = {182: SnapshotLimit}
-
-# Used when the code is missing or unknown (they move between releases).
-_BY_MESSAGE: tuple[tuple[str, type[GatewayError]], ...] = (
-    ("already in use", NameInUse),
-    ("could not find", NotFound),
-    ("not found", NotFound),
-    ("already mapped to this sdc", AlreadyMapped),
-    ("single sdc", SingleMappingOnly),
-    ("is not mapped", NotMapped),
-    ("volume is mapped", VolumeMapped),
-    ("too many snapshots", SnapshotLimit),
-)
-
-
-def error_class_for(
-    status: int | None, error_code: int | None, rc: int | None, message: str
-) -> type[GatewayError]:
-    """Pick the exception class for an error answer from the gateway."""
-    if status in (401, 403):
-        return AuthenticationFailed
-    if rc is not None and rc in _BY_RC:
-        return _BY_RC[rc]
-    if error_code is not None and error_code in _BY_ERROR_CODE:
-        return _BY_ERROR_CODE[error_code]
-    lowered = message.lower()
-    for needle, cls in _BY_MESSAGE:
-        if needle in lowered:
-            return cls
-    if status == 400:
-        return BadRequest
-    return GatewayError

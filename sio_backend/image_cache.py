@@ -38,8 +38,8 @@ from oslo_concurrency import lockutils
 from oslo_log import log as logging
 
 from sio_backend import exceptions, naming
-from sio_backend.client import SNAPSHOT, GatewayClient, Volume
 from sio_backend.flavor import DiskPlacement
+from sio_backend.gateway import SNAPSHOT, GatewayClient, Volume
 from sio_backend.storage import Storage
 
 LOG = logging.getLogger(__name__)

@@ -33,7 +33,7 @@ from sio_backend import (
     sizing,
     storage,
 )
-from sio_backend.client import Volume
+from sio_backend.gateway import Volume
 from sio_backend.image_model import ScaleIOVolumeImage
 
 CONF = nova.conf.CONF
@@ -206,8 +206,8 @@ class ScaleIOImage(imagebackend.Image):
 
     def _create_config_drive(self) -> Volume:
         # Its content is not built yet when the domain XML needs its path;
-        # any config drive fits the smallest (thin) volume.
-        return self._create_volume(self._volume_size(None, sizing.GRANULARITY))
+        # any config drive fits the smallest (thin) volume of the pool.
+        return self._create_volume(self._volume_size(None, sizing.GiB))
 
     def get_disk_size(self, name: str) -> int:
         # Like Rbd: the size is the volume's, whatever file nova names.
@@ -260,7 +260,7 @@ class ScaleIOImage(imagebackend.Image):
         with self.storage.removed_on_error(root):
             image_volume_size = root.size_kb * units.Ki
             if size and size < image_volume_size:
-                # The image volume is the image rounded up to 8 GiB: only the
+                # The image volume is the image rounded up to the pool's unit: only the
                 # image itself tells whether this flavor is too small for it.
                 self.verify_base_size(source.base, size, base_size=source.virtual_size())
             volume_size = self._volume_size(size, image_volume_size)
@@ -277,6 +277,7 @@ class ScaleIOImage(imagebackend.Image):
                 size,
                 policy=CONF.scaleio.disk_size_policy,
                 image_size_bytes=image_size,
+                granularity_gb=self.storage.size_granularity_gb(self._placement()),
             )
         except exceptions.FlavorNotSupported as err:
             raise nova_errors.to_nova_exception(err) from err

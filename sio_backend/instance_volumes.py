@@ -17,9 +17,9 @@ from nova.virt import configdrive
 from nova.virt import driver as virt_driver
 from oslo_log import log as logging
 
-from sio_backend import exceptions, naming
-from sio_backend.client import Volume
+from sio_backend import exceptions, naming, ownership
 from sio_backend.flavor import DiskPlacement
+from sio_backend.gateway import Volume
 from sio_backend.storage import Storage
 
 LOG = logging.getLogger(__name__)
@@ -128,19 +128,37 @@ class InstanceVolumes:
             LOG.warning("Resuming the interrupted revert of %s to %s", root, snapshot.name)
             self.storage.rollback(None, snapshot, root)
 
+    def _names_to_delete(self) -> list[str]:
+        """The disks the record names, those of both flavors of a resize, and a swap."""
+        names = list(self._disk_names())
+        state, task = self.instance.vm_state, self.instance.task_state or ""
+        if state in _RESCUE_STATES or task in (task_states.RESCUING, task_states.UNRESCUING):
+            names += [name + naming.RESCUE_SUFFIX for name in names]
+        flavor = ownership.field(self.instance, "flavor")
+        moved = {
+            name
+            for other in ownership.resize_flavors(self.instance)
+            for name in ownership.only_in(other, flavor)
+        }
+        # A resize to a flavor without swap leaves the swap to its confirm;
+        # a confirm that failed to remove it still forgets the old flavor,
+        # so no state records it: one lookup.
+        moved.add(ownership.SWAP)
+        return names + sorted(moved - set(names))
+
     def remove_all(self) -> None:
         """Delete the instance's volumes, and the leftovers its state says may exist.
 
-        Every volume that can be removed is; the first failure is raised after.
+        Only the owner deletes (:mod:`sio_backend.ownership`): no other host
+        can need the volumes, so they are unmapped from every host first,
+        which lets an instance left mapped elsewhere by a failed resize or
+        migration be deleted.  Every volume that can be removed is; the
+        first failure is raised after.
         """
-        state, task = self.instance.vm_state, self.instance.task_state or ""
-        names = list(self._disk_names())
-        if state in _RESCUE_STATES or task in (task_states.RESCUING, task_states.UNRESCUING):
-            names += [name + naming.RESCUE_SUFFIX for name in names]
         failures = []
-        for name in names:
+        for name in self._names_to_delete():
             try:
-                self.storage.remove_named(self._name(name))
+                self.storage.remove_named(self._name(name), everywhere=True)
             except exceptions.ScaleIOError as err:
                 LOG.error("Could not remove %s: %s", self._name(name), err)
                 failures.append(err)
@@ -166,6 +184,22 @@ class InstanceVolumes:
         stale = self.storage.find(self.glance_snapshot_name())
         if stale is not None:
             self.storage.remove(stale)
+
+    def release(self, plan: ownership.Release) -> None:
+        """Do what :mod:`sio_backend.ownership` decided for this record on this host."""
+        if plan.remove_all:
+            self.remove_all()
+            return
+        if plan.fence:
+            self.keep_only_this_host()
+        for disk_name in sorted(plan.remove):
+            self.storage.remove_named(self._name(disk_name))
+        if plan.remove_resize_snapshot:
+            snapshot = self.resize_snapshot()
+            if snapshot is not None:
+                self.storage.remove(snapshot)
+        if plan.unmap_here:
+            self.detach_all()
 
     def remove_rescue(self) -> None:
         for name in self._rescue_names():

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sio_backend import naming
-from sio_backend.client import THICK, THIN, GatewayClient, Sdc, Volume
+from sio_backend.gateway import THICK, THIN, GatewayClient, Sdc, Volume
 
 _KIND_LABELS = {
     naming.VolumeKind.DISK: "disk",

@@ -21,12 +21,21 @@ from oslo_config import cfg
 from oslo_upgradecheck.upgradecheck import Code, Result, UpgradeCommands
 
 from sio_backend import credentials, exceptions, nova_compat
-from sio_backend.client import KB_PER_GB, GatewayClient, Sdc, StoragePool
+from sio_backend.gateway import KB_PER_GB, GatewayClient, Sdc, StoragePool
 from sio_backend.sdc import BY_ID_DIR, Connector, LocalSdc
-from sio_backend.sizing import GRANULARITY_GB
 
 MIN_API_VERSION = (2, 0)
-NEWEST_TESTED_API_MAJOR = 4
+NEWEST_TESTED_API_MAJOR = 5
+# What operators call each generation, and how the client logs in (docs/generations.rst).
+GENERATIONS = {
+    3: "PowerFlex 3.x gateway",
+    4: "PowerFlex 4.x (PowerFlex Manager)",
+    5: "PowerFlex 5.x",
+}
+LOGINS = {
+    "legacy": "the legacy login (GET /api/login)",
+    "oauth": "OAuth (POST /rest/auth/login, Bearer tokens)",
+}
 LOW_CAPACITY_FRACTION = 0.10
 FINE_GRANULARITY = "FineGranularity"
 _THICK = frozenset({"thick", "ThickProvisioned"})
@@ -300,8 +309,9 @@ class Preflight(UpgradeCommands):
 
     @_check
     def check_api_version(self) -> Result:
-        version = self.logged_in_client().api_version()
-        major, minor = (int(part) for part in version.split("."))
+        generation = self.logged_in_client().generation()
+        version = generation.api_version
+        major, minor = (int(part) for part in version.split(".")[:2])
         if (major, minor) < MIN_API_VERSION:
             return _failure(
                 f"The gateway speaks REST API {version}; sio_backend needs "
@@ -314,7 +324,11 @@ class Preflight(UpgradeCommands):
                 f"{NEWEST_TESTED_API_MAJOR}.x sio_backend was tested with; watch the first "
                 "instance builds closely."
             )
-        return _success(f"REST API {version}.")
+        login = LOGINS.get(generation.auth_method, generation.auth_method)
+        return _success(
+            f"REST API {version}: {GENERATIONS.get(major, f'PowerFlex {major}.x')}; logged in "
+            f"with {login} ([scaleio] rest_auth_method = {self.group.rest_auth_method})."
+        )
 
     # -- storage pool -------------------------------------------------------
 
@@ -330,7 +344,11 @@ class Preflight(UpgradeCommands):
                 "default_storage_pool_name, or create them."
             )
         pool = self.pool()
-        return _success(f"Storage pool {name!r} ({pool.id}) in protection domain {domain!r}.")
+        kind = "Erasure Coding" if pool.erasure_coded else "mirroring"
+        return _success(
+            f"Storage pool {name!r} ({pool.id}) in protection domain {domain!r}: {kind}, "
+            f"disk sizes in {pool.size_granularity_gb} GiB steps."
+        )
 
     @_check
     def check_zero_padding(self) -> Result:
@@ -353,6 +371,11 @@ class Preflight(UpgradeCommands):
         if self.group.default_provisioning_type not in _THICK:
             return _success("Thin provisioning is the default; nothing to check.")
         pool = self.pool()
+        if pool.erasure_coded:
+            return _failure(
+                f"Storage pool {pool.name!r} uses Erasure Coding, which has only thin "
+                "volumes, but [scaleio] default_provisioning_type is thick. Set it to thin."
+            )
         if pool.data_layout == FINE_GRANULARITY:
             return _failure(
                 f"Storage pool {pool.name!r} uses fine granularity, which has no thick "
@@ -368,8 +391,8 @@ class Preflight(UpgradeCommands):
         free_gb = capacity.free_kb // KB_PER_GB
         total_gb = capacity.total_kb // KB_PER_GB
         summary = f"Storage pool {pool.name!r}: {free_gb} GiB free of {total_gb} GiB (net)."
-        if free_gb < GRANULARITY_GB:
-            return _failure(f"{summary} Not even one {GRANULARITY_GB} GiB volume fits.")
+        if free_gb < pool.size_granularity_gb:
+            return _failure(f"{summary} Not even one {pool.size_granularity_gb} GiB volume fits.")
         if capacity.free_kb < capacity.total_kb * LOW_CAPACITY_FRACTION:
             return _warning(
                 f"{summary} Less than {LOW_CAPACITY_FRACTION:.0%} is free; thick disks and "

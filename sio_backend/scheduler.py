@@ -9,8 +9,13 @@ Enable in nova-scheduler's nova.conf (sio_backend installed there too)::
 
 ScaleIO hosts are those in a host aggregate whose metadata has
 ``scaleio=true``.  A flavor passes when the backend would accept every disk
-it asks for: sizes in 8 GiB steps (or ``[scaleio] disk_size_policy =
-round_up``) and valid ``disk:*`` extra specs.
+it asks for: sizes in steps of the pool's unit (or ``[scaleio]
+disk_size_policy = round_up``) and valid ``disk:*`` extra specs.
+
+The scheduler does not talk to the gateway, so it takes the unit from the
+aggregate: ``scaleio_size_granularity_gb=1`` for hosts whose pools are
+PowerFlex 5.x Erasure Coding pools, 8 GiB (every other pool) otherwise.
+A host in several ScaleIO aggregates gets the strictest unit among them.
 """
 
 from __future__ import annotations
@@ -25,11 +30,13 @@ CONF = nova.conf.CONF
 LOG = logging.getLogger(__name__)
 
 AGGREGATE_KEY = "scaleio"
+GRANULARITY_KEY = "scaleio_size_granularity_gb"
+GRANULARITIES = (1, sizing.GRANULARITY_GB)
 MiB = 1024**2
 GiB = 1024**3
 
 
-def refusal(instance_flavor, conf) -> str | None:
+def refusal(instance_flavor, conf, granularity_gb: int = sizing.GRANULARITY_GB) -> str | None:
     """Why the backend would refuse the flavor's disks, or None if it would not."""
     label = flavor.flavor_label(instance_flavor)
     disks = (
@@ -41,17 +48,47 @@ def refusal(instance_flavor, conf) -> str | None:
         flavor.placement_for(instance_flavor, conf)
         for disk_name, size in disks:
             if size:
-                sizing.disk_volume_size(label, disk_name, size, policy=conf.disk_size_policy)
+                sizing.disk_volume_size(
+                    label,
+                    disk_name,
+                    size,
+                    policy=conf.disk_size_policy,
+                    granularity_gb=granularity_gb,
+                )
     except exceptions.FlavorNotSupported as err:
         return str(err)
     return None
 
 
-def is_scaleio_host(host_state) -> bool:
-    return any(
-        str(aggregate.metadata.get(AGGREGATE_KEY, "")).lower() == "true"
+def _scaleio_aggregates(host_state) -> list:
+    return [
+        aggregate
         for aggregate in host_state.aggregates
-    )
+        if str(aggregate.metadata.get(AGGREGATE_KEY, "")).lower() == "true"
+    ]
+
+
+def is_scaleio_host(host_state) -> bool:
+    return bool(_scaleio_aggregates(host_state))
+
+
+def size_granularity_gb(host_state) -> int:
+    """The host's volume size unit, from its ScaleIO aggregates (8 GiB unless they say 1)."""
+    found = []
+    for aggregate in _scaleio_aggregates(host_state):
+        value = str(aggregate.metadata.get(GRANULARITY_KEY, sizing.GRANULARITY_GB)).strip()
+        if not value.isdigit() or int(value) not in GRANULARITIES:
+            LOG.warning(
+                "Aggregate %s sets %s=%s; valid values are %s. Using %d GiB.",
+                aggregate.name,
+                GRANULARITY_KEY,
+                value,
+                " and ".join(str(unit) for unit in GRANULARITIES),
+                sizing.GRANULARITY_GB,
+            )
+            value = str(sizing.GRANULARITY_GB)
+        found.append(int(value))
+    return max(found, default=sizing.GRANULARITY_GB)
 
 
 class ScaleIOFlavorFilter(filters.BaseHostFilter):
@@ -63,7 +100,7 @@ class ScaleIOFlavorFilter(filters.BaseHostFilter):
     def host_passes(self, host_state, spec_obj) -> bool:
         if not is_scaleio_host(host_state):
             return True
-        reason = refusal(spec_obj.flavor, CONF.scaleio)
+        reason = refusal(spec_obj.flavor, CONF.scaleio, size_granularity_gb(host_state))
         if reason is not None:
             LOG.debug("%s fails ScaleIOFlavorFilter: %s", host_state, reason)
             return False

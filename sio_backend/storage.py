@@ -20,8 +20,8 @@ from oslo_concurrency import lockutils
 from oslo_log import log as logging
 
 from sio_backend import exceptions, naming, privileged
-from sio_backend.client import SNAPSHOT, GatewayClient, Sdc, StoragePool, Volume
 from sio_backend.flavor import DiskPlacement
+from sio_backend.gateway import SNAPSHOT, GatewayClient, Sdc, StoragePool, Volume
 from sio_backend.sdc import LocalSdc
 
 LOG = logging.getLogger(__name__)
@@ -189,6 +189,12 @@ class Storage:
         elif not placement.thin:
             self._check_pool(pool, placement)
         return pool_id
+
+    def size_granularity_gb(self, placement: DiskPlacement) -> int:
+        """Volume sizes in the placement's pool are multiples of this (8, or 1 on EC pools)."""
+        pool_id = self.pool_id(placement)
+        with self._lock:
+            return self._checked_pools[pool_id].size_granularity_gb
 
     def _check_pool(self, pool: StoragePool, placement: DiskPlacement) -> None:
         where = f"storage pool {placement.storage_pool!r} in {placement.protection_domain!r}"
@@ -368,15 +374,17 @@ class Storage:
         with self._volume_lock(volume.id):
             self.client.remove_volume(volume.id)
 
-    def remove_named(self, name: str) -> bool:
+    def remove_named(self, name: str, *, everywhere: bool = False) -> bool:
         """Delete our volume called ``name``; False when there is none.
 
-        Three gateway calls (id, unmap from this host, remove) and no read:
-        an exact name carrying this installation's identifier is the
-        ownership check :meth:`remove` makes on a volume it was handed.  Only
-        this host's mapping is removed: a volume still mapped to another host
-        may be in use there, and the gateway's refusal to remove it is
-        reported rather than overridden.
+        Three gateway calls (id, unmap, remove) and no read: an exact name
+        carrying this installation's identifier is the ownership check
+        :meth:`remove` makes on a volume it was handed.  Only this host's
+        mapping is removed, unless the caller knows no other host may use
+        the volume (``everywhere``: the owner deleting the instance, see
+        :mod:`sio_backend.ownership`).  A mapping the unmap leaves, or one
+        made after it, may be in use there: the gateway's refusal to remove
+        the volume is reported rather than overridden.
         """
         self.ensure_our_name(name, "remove")
         volume_id = self.client.volume_id_by_name(name)
@@ -384,15 +392,20 @@ class Storage:
             return False
         LOG.info("Removing volume %s (id %s)", name, volume_id)
         with self._volume_lock(volume_id):
-            self.client.unmap_volume(volume_id, self.local_sdc().id)
+            if everywhere:
+                LOG.info("Unmapping %s from every host before removing it", name)
+                self.client.unmap_volume(volume_id)
+            else:
+                self.client.unmap_volume(volume_id, self.local_sdc().id)
             try:
                 self.client.remove_volume(volume_id, mapped=False)
             except exceptions.VolumeMapped as err:
                 raise exceptions.VolumeConflict(
-                    f"Volume {name} (id {volume_id}) is still mapped to another host, so it "
-                    "was not removed. If the instance does not run there, hard reboot it "
-                    "(`openstack server reboot --hard`), which unmaps its volumes from every "
-                    "other host, then delete it again; `sio-backend audit` lists the mapping."
+                    f"Volume {name} (id {volume_id}) is mapped to another host, which may be "
+                    "using it, so it was not removed; `sio-backend audit` lists the mapping. "
+                    "If the instance does not run there, hard reboot it (`openstack server "
+                    "reboot --hard`), which unmaps its volumes from every other host, then "
+                    "repeat the operation."
                 ) from err
         return True
 
@@ -477,7 +490,7 @@ class Storage:
         """A point-in-time copy of the volume, in its V-Tree, unmapped."""
         self.ensure_ours(volume, "snapshot")
         self.ensure_our_name(snapshot_name, "create snapshot")
-        snapshot_id = self.client.snapshot_volume(volume.id, snapshot_name)
+        snapshot_id = self.client.snapshot_volume(volume.id, snapshot_name, pool_id=volume.pool_id)
         # What the gateway made is known: reading it back would cost a call.
         return dataclasses.replace(
             volume,

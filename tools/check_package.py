@@ -3,8 +3,9 @@
 Run by ``tox -e package``.  ``python -m build`` makes the sdist and then the
 wheel from that sdist alone (so the sdist is complete); ``twine check``
 judges both for PyPI; the wheel must carry the license, the .pth hook and
-the data files; and installed into a fresh venv with nova, its commands
-must work and name the extra a command needs when it is missing.
+the data files; installed into a fresh venv with nova, its commands must
+work and name the extra a command needs when it is missing; and with the
+demo extra, the demo must run.
 """
 
 from __future__ import annotations
@@ -66,11 +67,18 @@ def check_installed(wheel: pathlib.Path, constraints: str, scratch: pathlib.Path
         sys.exit(f"images_type does not accept sio in the installed wheel: {choices}")
     for command in ("check", "volumes", "audit", "simulator", "demo"):
         run(bin_dir / "sio-backend", command, "--help")
-    # Without the simulator extra, the command says which extra to install.
-    missing = run(bin_dir / "sio-backend", "simulator", "--state-dir", scratch / "sim", expect=2)
-    if "pip install 'sio_backend[simulator]'" not in missing:
-        sys.exit(f"sio-backend simulator does not name its extra:\n{missing}")
-    print("installed wheel: images_type = sio accepted, sio-backend commands work")
+    # Without their extras, the developer commands say which extra to install.
+    for command in ("simulator", "demo"):  # each needs the extra of its name
+        arguments = ["--state-dir", scratch / "sim"] if command == "simulator" else []
+        missing = run(bin_dir / "sio-backend", command, *arguments, expect=2)
+        if f"pip install 'sio_backend[{command}]'" not in missing:
+            sys.exit(f"sio-backend {command} does not name its extra:\n{missing}")
+    # With it, the demo runs from the wheel alone (the extra lists all it needs).
+    run(bin_dir / "pip", "install", "--quiet", "-c", constraints, f"{wheel}[demo]")
+    demo = run(bin_dir / "sio-backend", "demo")
+    if "demo complete" not in demo:
+        sys.exit(f"sio-backend demo did not complete:\n{demo}")
+    print("installed wheel: images_type = sio accepted, commands work, the demo completes")
 
 
 def main() -> None:

@@ -3,8 +3,6 @@
 import pathlib
 import re
 
-from docutils import nodes
-
 # The one version source is sio_backend/__init__.py (pyproject and the docs
 # read it too); this environment does not install the package, so it is
 # read as text.
@@ -24,6 +22,9 @@ _UNRELEASED = re.compile(r"^(0\.0\.0|.+-\d+)$")
 
 
 def _title_unreleased(app, doctree):
+    # Imported here, from Sphinx's own dependency: tests read this file's version without it.
+    from docutils import nodes  # noqa: PLC0415
+
     for title in doctree.findall(nodes.title):
         if _UNRELEASED.match(title.astext()):
             title[:] = [nodes.Text(f"{version} (unreleased)")]

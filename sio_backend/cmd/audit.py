@@ -27,9 +27,9 @@ from typing import Any
 from oslo_config import cfg
 
 from sio_backend import audit, exceptions, instance_sources, inventory
-from sio_backend.client import GatewayClient
 from sio_backend.cmd import output
 from sio_backend.cmd.config import add_config_arguments, gateway, load_config
+from sio_backend.gateway import GatewayClient
 from sio_backend.sdc import LocalSdc
 
 COLUMNS = (

@@ -14,8 +14,8 @@ import argparse
 from oslo_config import cfg
 
 from sio_backend import conf as sio_conf
-from sio_backend.client import GatewayClient
 from sio_backend.exceptions import ConfigurationError
+from sio_backend.gateway import GatewayClient
 
 PROJECT = "nova"
 

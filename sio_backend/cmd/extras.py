@@ -13,7 +13,7 @@ import importlib.util
 # What each extra brings that the commands import (module names).
 MODULES = {
     "simulator": ("trustme",),
-    "demo": ("nova", "trustme", "fixtures", "wsgi_intercept", "libvirt"),
+    "demo": ("nova", "trustme", "libvirt", "fixtures", "testtools", "wsgi_intercept"),
 }
 
 

@@ -37,7 +37,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--tls", action="store_true", help="serve HTTPS with a throwaway CA")
     parser.add_argument(
-        "--api-version", default="3.5", help="API version to emulate, e.g. 3.5 or 4.5"
+        "--api-version",
+        default="3.5",
+        help="PowerFlex API version whose dialect to serve: 3.5, 4.5 or 5.0 (default: 3.5)",
     )
     parser.add_argument("--username", default="admin", help="gateway user (default: admin)")
     parser.add_argument(
@@ -76,18 +78,21 @@ def run(arguments: argparse.Namespace) -> int:
     def request_stop(signum: int, frame: Any) -> None:
         stop.set()
 
+    try:
+        simulator = Simulator(
+            arguments.state_dir,
+            tls=arguments.tls,
+            api_version=arguments.api_version,
+            username=arguments.username,
+            password=arguments.password,
+            port=arguments.port,
+            device_delay=arguments.device_delay,
+            migration_delay=arguments.migration_delay,
+        )
+    except ValueError as error:  # an API version of no generation it serves
+        return output.error("simulator", error)
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    simulator = Simulator(
-        arguments.state_dir,
-        tls=arguments.tls,
-        api_version=arguments.api_version,
-        username=arguments.username,
-        password=arguments.password,
-        port=arguments.port,
-        device_delay=arguments.device_delay,
-        migration_delay=arguments.migration_delay,
-    )
     for name in arguments.sdc:
         simulator.add_sdc(name)
     with simulator:

@@ -373,13 +373,15 @@ class Cloud:
             # The disks are shared block storage: nova keeps them.
             driver.destroy(self.context, instance, [], None, destroy_disks=False)
 
-    def finish_revert_resize(self, instance, migration) -> None:
+    def finish_revert_resize(self, instance, migration, block_device_info=None) -> None:
         instance.flavor = instance.old_flavor
         instance.root_gb = instance.flavor.root_gb
         instance.ephemeral_gb = instance.flavor.ephemeral_gb
         instance.host = instance.node = migration.source_compute
         with self.on(migration.source_compute) as driver:
-            driver.finish_revert_migration(self.context, instance, [], migration, None, True)
+            driver.finish_revert_migration(
+                self.context, instance, [], migration, block_device_info, True
+            )
         migration.status = "reverted"
         instance.vm_state, instance.task_state = vm_states.ACTIVE, None
         instance.old_flavor = instance.new_flavor = None
@@ -536,6 +538,9 @@ class CloudFixture(fixtures.Fixture):
 
     def _setUp(self) -> None:
         self.useFixture(nova_fixtures.LibvirtFixture())
+        # The host's control groups, as nova's ServersTestBase does: otherwise what
+        # the guest XML gets depends on the cgroup layout of the machine under test.
+        self.useFixture(nova_fixtures.CGroupsFixture())
         # Privileged helpers run in this (root) process, as nova's PrivsepFixture does.
         for context in (nova.privsep.sys_admin_pctxt, privileged.sys_admin_pctxt):
             self.useFixture(fixtures.MockPatchObject(context, "client_mode", False))

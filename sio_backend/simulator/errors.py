@@ -1,7 +1,11 @@
 """Errors the simulated gateway answers with, in the real gateway's shape.
 
 Every failure inside the simulator is a :class:`SimulatorError` that already
-knows its HTTP status and body, so the HTTP layer only serialises it.  The
+knows its HTTP status and body, so the HTTP layer only serialises it
+(:meth:`SimulatorError.payload`).  Most bodies are the gateway's JSON error;
+the 4.x/5.x PowerFlex Manager answers some in its own shapes: an HTML page for
+a refused token (:func:`unauthorized`), and the PowerAPI error for its
+``/rest/auth`` and ``/dtapi`` services (:class:`PowerApiError`).  The
 MDM return codes (``errorCode``) come from the PowerFlex 3.x ``mos_rc`` table
 (the index of each name in that table is its number); 4.x renumbered some of
 them, which :class:`Rc` records in ``code_v4``.
@@ -9,8 +13,11 @@ them, which :class:`Rc` records in ``code_v4``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
+
+JSON = "application/json;charset=UTF-8"
 
 
 class SimulatorError(Exception):
@@ -39,6 +46,48 @@ class SimulatorError(Exception):
         if self.details is not None:
             body["details"] = self.details
         return body
+
+    content_type = JSON
+
+    def payload(self) -> bytes:
+        """The bytes of the answer, in :attr:`content_type`."""
+        return json.dumps(self.body()).encode()
+
+
+class HtmlError(SimulatorError):
+    """An error a 4.x/5.x ingress answers with a web page, not JSON."""
+
+    content_type = "text/html"
+
+    def payload(self) -> bytes:
+        title = f"{self.status} {self.message}"
+        return (
+            f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+            f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+            "</body>\r\n</html>\r\n"
+        ).encode()
+
+
+class PowerApiError(SimulatorError):
+    """An error of PowerFlex Manager's own services (``/rest/auth``, ``/dtapi``),
+    in the ``error-response`` shape of Dell's 4.5.5/5.0 auth API files."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(status, 0, message)
+        self.code = code
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "http_status_code": self.status,
+            "messages": [
+                {
+                    "code": self.code,
+                    "severity": "ERROR",
+                    "message": self.message,
+                    "message_l10n": self.message,
+                }
+            ],
+        }
 
 
 @dataclass(frozen=True)
@@ -152,7 +201,11 @@ def missing_parameters(*names: str) -> SimulatorError:
     )
 
 
-def unauthorized() -> SimulatorError:
+def unauthorized(*, html: bool = False) -> SimulatorError:
+    """A refused login or token; from 4.0 on the body "may be in html"
+    (goscaleio ``ParseJSONError``; LXD's PowerFlex driver does not parse it)."""
+    if html:
+        return HtmlError(401, 0, "Authorization Required")
     return SimulatorError(401, 0, "Unauthorized")
 
 

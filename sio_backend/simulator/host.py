@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from sio_backend import sdc
-from sio_backend.client import GatewayClient
+from sio_backend.gateway import GatewayClient
 from sio_backend.storage import Storage
 
 

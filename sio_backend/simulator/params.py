@@ -25,6 +25,10 @@ class Body:
     def has(self, key: str) -> bool:
         return key in self._data
 
+    def raw(self, key: str) -> Any:
+        """The value as sent, for callers that check its type themselves."""
+        return self._data.get(key)
+
     def require(self, *keys: str) -> None:
         missing = [k for k in keys if k not in self._data]
         if missing:

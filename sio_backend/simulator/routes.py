@@ -4,105 +4,60 @@ Each route is an HTTP method, a URL template and a handler that reads the
 body, calls the model and renders the answer.  Both URL styles real clients
 use are here: ``queryIdByKey`` with the key in the body and the older
 ``getByName::`` with a double URL-encoded name in the path.
+
+Which routes a simulator serves depends on its generation (see
+:mod:`~sio_backend.simulator.generations`); a route it does not serve is a
+404, as on a real system of that generation.  Actions answer ``{}``: Dell's
+4.5.5/5.0 Block API files give ``setVolumeSize``, ``removeVolume``,
+``setVolumeName``, ``removeMappedSdc``, ``setMappedSdcLimits``,
+``addMappedHost`` and ``removeMappedHost`` a 200 ``application/json``
+empty-object answer, and PyPowerFlex calls ``.json()`` on every answer.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
 from sio_backend.simulator import errors, views
-from sio_backend.simulator.errors import SimulatorError
+from sio_backend.simulator.auth import AuthApi
+from sio_backend.simulator.metrics import MetricsApi
 from sio_backend.simulator.params import Body
+from sio_backend.simulator.routing import Request, Route, Router, Table, decode_name, route
 from sio_backend.simulator.sessions import SessionStore
 from sio_backend.simulator.state import GatewayState
 
-EMPTY = object()  # a handler's answer for "200 with an empty body"
+DONE: dict[str, Any] = {}  # an action's answer
 
 
-@dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    body: Body
-    authorization: str | None = None
-    token: str | None = None
-    params: dict[str, str] = field(default_factory=dict)
-
-
-Handler = Callable[[Request], Any]
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    template: str
-    handler: Handler
-    pattern: re.Pattern[str]
-    public: bool = False
-
-
-def _compile(template: str) -> re.Pattern[str]:
-    parts = re.split(r"\{(\w+)\}", template)
-    regex = ""
-    for index, part in enumerate(parts):
-        if index % 2 == 0:
-            regex += re.escape(part)
-        else:
-            regex += f"(?P<{part}>.+)" if part == "name" else f"(?P<{part}>[^/]+)"
-    return re.compile(f"^{regex}$")
-
-
-def _decode_name(raw: str) -> str:
-    """Undo the double URL-encoding clients apply to names in paths."""
-    return unquote(unquote(raw))
-
-
-class GatewayApi:
+class GatewayApi(Router):
     """The route table and handlers of one simulated gateway."""
 
     def __init__(self, state: GatewayState, sessions: SessionStore) -> None:
         self.state = state
-        self.sessions = sessions
-        self.routes = [
-            Route(method, template, handler, _compile(template), template == "/api/login")
-            for method, template, handler in self._table()
-        ]
+        self.auth = AuthApi(sessions, state.generation)
+        routes: list[Route] = self.auth.routes()
+        routes += [route(method, template, handler) for method, template, handler in self._table()]
+        if state.generation.erasure_coding:
+            routes += MetricsApi(state).routes()
+        super().__init__(routes)
 
-    def find(self, method: str, path: str) -> Route | None:
-        """The route a request would take, if any (for logging faulted requests)."""
-        try:
-            return self.match(method, path)[0]
-        except SimulatorError:
-            return None
+    def _table(self) -> Table:
+        generation = self.state.generation
+        table = self._common_table()
+        if generation.manager:
+            table += self._manager_table()
+        if generation.erasure_coding:
+            table += self._gen2_table()
+        else:
+            table += self._mirroring_table()
+        return table
 
-    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
-        if re.search(r"%2f|%5c", path, re.IGNORECASE):
-            # Like the gateway's servlet container: encoded slashes never reach it.
-            raise errors.invalid_request(f"the URI {path} contains an encoded slash")
-        path = path.rstrip("/") or "/"  # the legacy getByIp URL ends with a slash
-        allowed = False
-        for route in self.routes:
-            found = route.pattern.match(path)
-            if found is None:
-                continue
-            if route.method == method:
-                return route, found.groupdict()
-            allowed = True
-        if allowed:
-            raise SimulatorError(405, 0, f"Method {method} is not allowed for {path}")
-        raise SimulatorError(404, 0, f"No gateway resource at {path}")
-
-    def _table(self) -> list[tuple[str, str, Handler]]:
+    def _common_table(self) -> Table:
+        """What every generation serves (cinder and os-brick call all of it on 5.x too)."""
         vol = "/api/instances/Volume::{id}/action/"
         return [
-            ("GET", "/api/login", self.login),
-            ("GET", "/api/logout", self.logout),
             ("GET", "/api/version", self.version),
             # System
             ("GET", "/api/types/System/instances", self.list_systems),
@@ -110,13 +65,6 @@ class GatewayApi:
             ("GET", "/api/instances/System::{id}/relationships/Statistics", self.system_stats),
             ("GET", "/api/instances/System::{id}/relationships/ProtectionDomain", self.system_pds),
             ("GET", "/api/instances/System::{id}/relationships/Sdc", self.system_sdcs),
-            (
-                "POST",
-                "/api/types/System/instances/action/querySelectedStatistics",
-                self.query_system_stats,
-            ),
-            ("POST", "/api/instances/System::{id}/action/snapshotVolumes", self.snapshot_volumes),
-            ("POST", "/api/instances/System/action/snapshotVolumes", self.snapshot_volumes),
             (
                 "POST",
                 "/api/instances/System::{id}/action/removeConsistencyGroupSnapshots",
@@ -157,11 +105,6 @@ class GatewayApi:
                 "/api/types/StoragePool/instances/action/queryBySelectedIds",
                 self.pools_by_ids,
             ),
-            (
-                "POST",
-                "/api/types/StoragePool/instances/action/querySelectedStatistics",
-                self.query_pool_stats,
-            ),
             ("GET", "/api/types/Pool/instances/getByName::{name}", self.pool_id_by_name),
             # Volumes
             ("GET", "/api/types/Volume/instances", self.list_volumes),
@@ -188,20 +131,46 @@ class GatewayApi:
             ("GET", "/api/types/Sdc/instances", self.list_sdcs),
             ("GET", "/api/instances/Sdc::{id}", self.get_sdc),
             ("GET", "/api/instances/Sdc::{id}/relationships/Volume", self.sdc_volumes),
+            ("GET", "/api/instances/Sdc::{id}/relationships/Statistics", self.sdc_stats),
             ("POST", "/api/types/Sdc/instances/action/queryIdByKey", self.sdc_id_by_key),
             ("POST", "/api/types/Sdc/instances/action/queryBySelectedIds", self.sdcs_by_ids),
             ("GET", "/api/types/Client/instances/getByIp::{ip}", self.sdc_id_by_ip),
         ]
 
-    # ------------------------------------------------------------ sessions
-    def login(self, request: Request) -> Any:
-        username, password = _basic_credentials(request.authorization)
-        return self.sessions.login(username, password)
+    def _mirroring_table(self) -> Table:
+        """3.x/4.x only: gone from Dell's 5.0 Block API file, and Dell's clients
+        switch away from them on 5.x (cinder on EC pools, PyPowerFlex gen2)."""
+        stats = "/instances/action/querySelectedStatistics"
+        return [
+            ("POST", "/api/types/System" + stats, self.query_system_stats),
+            ("POST", "/api/types/StoragePool" + stats, self.query_pool_stats),
+            ("POST", "/api/types/Volume" + stats, self.query_volume_stats),
+            ("POST", "/api/types/Sdc" + stats, self.query_sdc_stats),
+            ("POST", "/api/instances/System::{id}/action/snapshotVolumes", self.snapshot_volumes),
+            ("POST", "/api/instances/System/action/snapshotVolumes", self.snapshot_volumes),
+        ]
 
-    def logout(self, request: Request) -> Any:
-        if request.token is not None:
-            self.sessions.logout(request.token)
-        return EMPTY
+    def _manager_table(self) -> Table:
+        """4.x and later: NVMe hosts, and mapping that serves SDCs and them alike
+        (Dell's 4.5.5 Block API file: addMappedHost "Map a volume to one or all
+        SDC or NVMe hosts"; POST Host/instances creates an NVMe host)."""
+        vol = "/api/instances/Volume::{id}/action/"
+        return [
+            ("POST", vol + "addMappedHost", self.map_host),
+            ("POST", vol + "removeMappedHost", self.unmap_host),
+            ("POST", "/api/types/Host/instances", self.create_host),
+            ("GET", "/api/instances/Host::{id}", self.get_host),
+        ]
+
+    def _gen2_table(self) -> Table:
+        """5.x: snapshots through createSnapshot (read-only) and createThinClone
+        (writable), with and without the system id as cinder sends them."""
+        return [
+            ("POST", "/api/instances/System::{id}/action/createSnapshot", self.create_snapshot),
+            ("POST", "/api/instances/System/action/createSnapshot", self.create_snapshot),
+            ("POST", "/api/instances/System::{id}/action/createThinClone", self.thin_clone),
+            ("POST", "/api/instances/System/action/createThinClone", self.thin_clone),
+        ]
 
     def version(self, request: Request) -> Any:
         return self.state.api_version
@@ -234,14 +203,22 @@ class GatewayApi:
         properties = request.body.strings("properties", required=True)
         return _select(self.state.system_statistics(), properties)
 
-    def snapshot_volumes(self, request: Request) -> Any:
+    def snapshot_volumes(self, request: Request, *, read_only: bool = False) -> Any:
+        """Answered ``{snapshotGroupId, volumeIdList}``; cinder reads
+        ``volumeIdList[0]`` on 5.x too, csi-powerflex decodes both fields."""
         self._check_system(request)
         definitions = [
             (d.text("volumeId", required=True) or "", d.text("snapshotName"))
             for d in request.body.objects("snapshotDefs", required=True)
         ]
-        group_id, volume_ids = self.state.snapshot_volumes(definitions)
+        group_id, volume_ids = self.state.snapshot_volumes(definitions, read_only=read_only)
         return {"snapshotGroupId": group_id, "volumeIdList": volume_ids}
+
+    def create_snapshot(self, request: Request) -> Any:
+        return self.snapshot_volumes(request, read_only=True)
+
+    def thin_clone(self, request: Request) -> Any:
+        return self.snapshot_volumes(request)
 
     def remove_snapshot_group(self, request: Request) -> Any:
         self._check_system(request)
@@ -278,7 +255,7 @@ class GatewayApi:
         ]
 
     def pd_id_by_name(self, request: Request) -> Any:
-        return self.state.protection_domain_id_by_name(_decode_name(request.params["name"]))
+        return self.state.protection_domain_id_by_name(decode_name(request.params["name"]))
 
     # -------------------------------------------------------- storage pools
     def list_pools(self, request: Request) -> Any:
@@ -312,19 +289,17 @@ class GatewayApi:
         ]
 
     def query_pool_stats(self, request: Request) -> Any:
-        body = request.body
-        properties = body.strings("properties", required=True)
-        if body.has("allIds"):
-            ids = [p.id for p in self.state.storage_pools()]
-        else:
-            ids = body.strings("ids", required=True)
-        return {i: _select(self.state.pool_statistics(i), properties) for i in ids}
+        return _query_selected(
+            request.body,
+            [p.id for p in self.state.storage_pools()],
+            self.state.pool_statistics,
+        )
 
     def pool_id_by_name(self, request: Request) -> Any:
         pd_id, comma, name = request.params["name"].partition(",")
         if not comma:
             raise errors.invalid_request("getByName for a pool takes <protectionDomainId>,<name>")
-        return self.state.storage_pool_id_by_name(pd_id, _decode_name(name))
+        return self.state.storage_pool_id_by_name(pd_id, decode_name(name))
 
     # -------------------------------------------------------------- volumes
     def list_volumes(self, request: Request) -> Any:
@@ -354,6 +329,11 @@ class GatewayApi:
     def volume_stats(self, request: Request) -> Any:
         return self.state.volume_statistics(request.params["id"])
 
+    def query_volume_stats(self, request: Request) -> Any:
+        return _query_selected(
+            request.body, [v.id for v in self.state.volumes()], self.state.volume_statistics
+        )
+
     def volume_id_by_key(self, request: Request) -> Any:
         return self.state.volume_id_by_name(request.body.text("name", required=True) or "")
 
@@ -362,62 +342,77 @@ class GatewayApi:
         return [views.volume_view(self.state, v) for v in self.state.volumes() if v.id in ids]
 
     def volume_id_by_name(self, request: Request) -> Any:
-        return self.state.volume_id_by_name(_decode_name(request.params["name"]))
+        return self.state.volume_id_by_name(decode_name(request.params["name"]))
 
     def rename_volume(self, request: Request) -> Any:
         new_name = request.body.text("newName", required=True) or ""
         self.state.rename_volume(request.params["id"], new_name)
-        return EMPTY
+        return DONE
 
     def resize_volume(self, request: Request) -> Any:
         size_gb = request.body.integer("sizeInGB", required=True) or 0
         self.state.resize_volume(request.params["id"], size_gb)
-        return EMPTY
+        return DONE
 
     def remove_volume(self, request: Request) -> Any:
         mode = request.body.text("removeMode", required=True) or ""
         self.state.remove_volume(request.params["id"], mode)
-        return EMPTY
+        return DONE
 
-    def _sdc_id(self, body: Body) -> str:
-        if body.has("sdcId"):
-            return self.state.sdc(body.text("sdcId") or "").id
+    def _host_id(self, body: Body, id_key: str = "sdcId") -> str:
+        """The host a mapping action names: by id (an SDC's, or on 4.x/5.x an
+        NVMe host's: cinder maps NVMe hosts through addMappedSdc's sdcId), by
+        SDC GUID, or with addMappedHost also by NQN."""
+        if body.has(id_key):
+            return self.state.host(body.text(id_key) or "").id
         if body.has("guid"):
             return self.state.sdc_by_guid(body.text("guid") or "").id
-        raise errors.missing_parameters("sdcId")
+        if id_key == "hostId" and body.has("nqn"):
+            return self.state.nvme_host_by_nqn(body.text("nqn") or "").id
+        raise errors.missing_parameters(id_key)
 
-    def map_volume(self, request: Request) -> Any:
+    def map_volume(
+        self, request: Request, *, id_key: str = "sdcId", all_key: str = "allSdcs"
+    ) -> Any:
         body = request.body
-        if body.has("allSdcs"):
-            raise errors.NOT_SUPPORTED.error(message="Mapping to all SDCs is not simulated")
+        if body.has(all_key):
+            raise errors.NOT_SUPPORTED.error(message="Mapping to all hosts is not simulated")
         self.state.map_volume(
             request.params["id"],
-            self._sdc_id(body),
+            self._host_id(body, id_key),
             allow_multiple=body.boolean("allowMultipleMappings"),
             access_mode=body.text("accessMode") or "ReadWrite",
         )
-        return EMPTY
+        return DONE
 
-    def unmap_volume(self, request: Request) -> Any:
+    def unmap_volume(
+        self, request: Request, *, id_key: str = "sdcId", all_key: str = "allSdcs"
+    ) -> Any:
         body = request.body
-        sdc_id = None if body.has("allSdcs") else self._sdc_id(body)
-        self.state.unmap_volume(request.params["id"], sdc_id)
-        return EMPTY
+        host_id = None if body.has(all_key) else self._host_id(body, id_key)
+        self.state.unmap_volume(request.params["id"], host_id)
+        return DONE
+
+    def map_host(self, request: Request) -> Any:
+        return self.map_volume(request, id_key="hostId", all_key="allHosts")
+
+    def unmap_host(self, request: Request) -> Any:
+        return self.unmap_volume(request, id_key="hostId", all_key="allHosts")
 
     def set_limits(self, request: Request) -> Any:
         body = request.body
         self.state.set_mapped_sdc_limits(
             request.params["id"],
-            self._sdc_id(body),
+            self._host_id(body),
             iops_limit=body.integer("iopsLimit"),
             bandwidth_limit_kbps=body.integer("bandwidthLimitInKbps"),
         )
-        return EMPTY
+        return DONE
 
     def overwrite_volume(self, request: Request) -> Any:
         source = request.body.text("srcVolumeId", required=True) or ""
         self.state.overwrite_volume_content(request.params["id"], source)
-        return EMPTY
+        return DONE
 
     def migrate_vtree(self, request: Request) -> Any:
         body = request.body
@@ -427,7 +422,7 @@ class GatewayApi:
             body.text("destSPId", required=True) or "",
             conversion=body.text("volTypeConversion") or "NoConversion",
         )
-        return EMPTY
+        return DONE
 
     # --------------------------------------------------------------- V-Trees
     def list_vtrees(self, request: Request) -> Any:
@@ -443,16 +438,24 @@ class GatewayApi:
         vtree = self.state.vtree(request.params["id"])
         return [views.volume_view(self.state, v) for v in self.state.volumes(vtree_id=vtree.id)]
 
-    # ----------------------------------------------------------------- SDCs
+    # ------------------------------------------------- SDCs and NVMe hosts
     def list_sdcs(self, request: Request) -> Any:
-        return [views.sdc_view(self.state, s) for s in self.state.sdcs()]
+        return [views.host_view(self.state, h) for h in self.state.hosts()]
 
     def get_sdc(self, request: Request) -> Any:
-        return views.sdc_view(self.state, self.state.sdc(request.params["id"]))
+        return views.host_view(self.state, self.state.host(request.params["id"]))
 
     def sdc_volumes(self, request: Request) -> Any:
-        sdc = self.state.sdc(request.params["id"])
-        return [views.volume_view(self.state, v) for v in self.state.volumes(sdc_id=sdc.id)]
+        host = self.state.host(request.params["id"])
+        return [views.volume_view(self.state, v) for v in self.state.volumes(sdc_id=host.id)]
+
+    def sdc_stats(self, request: Request) -> Any:
+        return self.state.sdc_statistics(request.params["id"])
+
+    def query_sdc_stats(self, request: Request) -> Any:
+        return _query_selected(
+            request.body, [h.id for h in self.state.hosts()], self.state.sdc_statistics
+        )
 
     def sdc_id_by_key(self, request: Request) -> Any:
         body = request.body
@@ -462,34 +465,37 @@ class GatewayApi:
 
     def sdcs_by_ids(self, request: Request) -> Any:
         return [
-            views.sdc_view(self.state, self.state.sdc(i))
+            views.host_view(self.state, self.state.host(i))
             for i in request.body.strings("ids", required=True)
         ]
 
     def sdc_id_by_ip(self, request: Request) -> Any:
         return self.state.sdc_id_by_key(ip=unquote(request.params["ip"]))
 
+    def create_host(self, request: Request) -> Any:
+        body = request.body
+        host = self.state.add_nvme_host(
+            body.text("name") or f"nvme-{len(self.state.hosts())}",
+            nqn=body.text("nqn", required=True),
+            max_num_paths=body.integer("maxNumPaths") or 4,
+            max_num_sys_ports=body.integer("maxNumSysPorts") or 10,
+        )
+        return {"id": host.id}
+
+    def get_host(self, request: Request) -> Any:
+        return views.host_view(self.state, self.state.host(request.params["id"]))
+
+
+def _query_selected(
+    body: Body, all_ids: list[str], statistics_of: Callable[[str], dict[str, Any]]
+) -> dict[str, Any]:
+    """``querySelectedStatistics`` of a type: {id: {property: value}}, for
+    ``ids`` or ``allIds`` (cinder reads ``response.values()``)."""
+    properties = body.strings("properties", required=True)
+    ids = all_ids if body.has("allIds") else body.strings("ids", required=True)
+    return {i: _select(statistics_of(i), properties) for i in ids}
+
 
 def _select(statistics: dict[str, Any], properties: list[str]) -> dict[str, Any]:
+    """The properties asked for; ones the object does not have are left out."""
     return {p: statistics[p] for p in properties if p in statistics}
-
-
-def _basic_credentials(authorization: str | None) -> tuple[str, str]:
-    scheme, _, encoded = (authorization or "").partition(" ")
-    if scheme.lower() != "basic":
-        raise errors.unauthorized()
-    try:
-        username, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        raise errors.unauthorized() from None
-    return username, password
-
-
-def token_from(authorization: str | None, *, bearer_allowed: bool) -> str | None:
-    """The session token a request presents: Basic password, or Bearer on 4.x."""
-    scheme, _, value = (authorization or "").partition(" ")
-    if scheme.lower() == "bearer" and bearer_allowed:
-        return value.strip()
-    if scheme.lower() == "basic":
-        return _basic_credentials(authorization)[1]
-    return None

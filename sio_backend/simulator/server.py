@@ -27,8 +27,8 @@ from sio_backend.simulator.errors import SimulatorError
 from sio_backend.simulator.faults import FaultInjector
 from sio_backend.simulator.params import Body
 from sio_backend.simulator.requestlog import LoggedRequest, RequestLog
-from sio_backend.simulator.routes import EMPTY, GatewayApi, Request, Route, token_from
-from sio_backend.simulator.sessions import SessionStore
+from sio_backend.simulator.routes import GatewayApi
+from sio_backend.simulator.routing import Answer, Request, Route
 
 LOG = logging.getLogger(__name__)
 ADMIN_PREFIX = "/__simulator__/"
@@ -39,6 +39,7 @@ class Outcome:
     status: int
     body: bytes
     drop: bool = False
+    content_type: str = errors.JSON
 
 
 class Pipeline:
@@ -49,21 +50,19 @@ class Pipeline:
         *,
         api: GatewayApi,
         faults: FaultInjector,
-        sessions: SessionStore,
         log: RequestLog,
         admin: AdminApi,
     ) -> None:
         self._api = api
         self._faults = faults
-        self._sessions = sessions
         self._log = log
         self._admin = admin
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Outcome:
         path = urlsplit(target).path
         if path.startswith(ADMIN_PREFIX):
-            status, payload = self._admin.handle(method, path[len(ADMIN_PREFIX) :], body)
-            return Outcome(status, json.dumps(payload).encode())
+            status, admin_payload = self._admin.handle(method, path[len(ADMIN_PREFIX) :], body)
+            return Outcome(status, json.dumps(admin_payload).encode())
         started = time.monotonic()
         plan = self._faults.plan(method, path)
         if plan.latency:
@@ -71,21 +70,18 @@ class Pipeline:
         fault = "fail" if plan.failure else ("drop" if plan.drop else None)
         error_code = None
         route: Route | None = None
+        content_type = errors.JSON
         try:
             if plan.failure is not None:
                 route = self._api.find(method, path)
                 raise plan.failure
             route, params = self._api.match(method, path)
-            payload = self._dispatch(
+            status, payload = self._dispatch(
                 route, params, method=method, path=path, headers=headers, body=body
             )
-            status = 200
         except SimulatorError as exc:
-            status, error_code, payload = (
-                exc.status,
-                exc.error_code,
-                json.dumps(exc.body()).encode(),
-            )
+            status, error_code, payload = exc.status, exc.error_code, exc.payload()
+            content_type = exc.content_type
         self._log.record(
             LoggedRequest(
                 time=time.time(),
@@ -98,7 +94,7 @@ class Pipeline:
                 fault=fault,
             )
         )
-        return Outcome(status, payload, plan.drop)
+        return Outcome(status, payload, plan.drop, content_type)
 
     def _dispatch(
         self,
@@ -109,19 +105,16 @@ class Pipeline:
         path: str,
         headers: Mapping[str, str],
         body: bytes,
-    ) -> bytes:
+    ) -> tuple[int, bytes]:
         authorization = headers.get("Authorization")
-        token = None
-        if not route.public:
-            token = token_from(authorization, bearer_allowed=self._api.state.v4)
-            if not token:
-                raise errors.unauthorized()
-            self._sessions.authenticate(token)
+        token = None if route.public else self._api.auth.authenticate(authorization)
         request = Request(method, path, Body(_parse_json(body)), authorization, token, params)
         with self._api.state.lock:
             try:
                 result = route.handler(request)
-                return b"" if result is EMPTY else json.dumps(result).encode()
+                if isinstance(result, Answer):
+                    return result.status, b""
+                return 200, json.dumps(result).encode()
             except SimulatorError:
                 raise
             except Exception as exc:
@@ -163,7 +156,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.send_response(outcome.status)
         if outcome.body:
-            self.send_header("Content-Type", "application/json;charset=UTF-8")
+            self.send_header("Content-Type", outcome.content_type)
         self.send_header("Content-Length", str(len(outcome.body)))
         self.end_headers()
         self.wfile.write(outcome.body)

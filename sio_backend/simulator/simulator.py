@@ -23,15 +23,12 @@ from typing import Any
 from sio_backend.simulator.admin import AdminApi
 from sio_backend.simulator.devices import DeviceManager
 from sio_backend.simulator.faults import FaultInjector
+from sio_backend.simulator.generations import generation
 from sio_backend.simulator.requestlog import LoggedRequest, RequestLog
 from sio_backend.simulator.routes import GatewayApi
 from sio_backend.simulator.server import GatewayHTTPServer, Pipeline
 from sio_backend.simulator.sessions import SessionStore
-from sio_backend.simulator.state import (
-    MAX_SNAPSHOTS_PER_VTREE,
-    MEDIUM_GRANULARITY,
-    GatewayState,
-)
+from sio_backend.simulator.state import GatewayState
 from sio_backend.simulator.tls import server_context
 
 
@@ -69,9 +66,17 @@ class Simulator:
         device_delay: float = 0.0,
         migration_delay: float = 0.5,
         max_sessions: int = 256,
-        max_snapshots_per_vtree: int = MAX_SNAPSHOTS_PER_VTREE,
+        access_token_lifetime: float = 300.0,
+        refresh_token_lifetime: float = 1800.0,
+        max_snapshots_per_vtree: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """A stopped simulator of the PowerFlex generation ``api_version`` names
+        ("3.5", "4.5", "5.0"; see :mod:`~sio_backend.simulator.generations`)
+        with protection domain pd1 and storage pool sp1, and from 4.x on one
+        NVMe host, nvme1; ``max_snapshots_per_vtree`` defaults to the
+        generation's limit."""
+        self.generation = generation(api_version)
         self._own_dir = state_dir is None
         self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix="sio-simulator-"))
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -96,6 +101,9 @@ class Simulator:
             idle_timeout=idle_timeout,
             absolute_timeout=absolute_timeout,
             max_sessions=max_sessions,
+            access_token_lifetime=access_token_lifetime,
+            refresh_token_lifetime=refresh_token_lifetime,
+            html_refusals=self.generation.manager,
             clock=clock,
         )
         self.log = RequestLog()
@@ -112,6 +120,8 @@ class Simulator:
         self._thread: threading.Thread | None = None
         self.add_protection_domain("pd1")
         self.add_storage_pool("pd1", "sp1")
+        if self.generation.manager:
+            self.add_nvme_host("nvme1")
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> Simulator:
@@ -123,7 +133,6 @@ class Simulator:
         pipeline = Pipeline(
             api=GatewayApi(self.state, self.sessions),
             faults=self.faults,
-            sessions=self.sessions,
             log=self.log,
             admin=AdminApi(
                 faults=self.faults,
@@ -191,7 +200,7 @@ class Simulator:
         name: str,
         *,
         zero_padding: bool = True,
-        data_layout: str = MEDIUM_GRANULARITY,
+        data_layout: str | None = None,
         capacity_gb: int = 10240,
     ) -> str:
         pd_id = self.state.protection_domain_id_by_name(pd_name)
@@ -213,6 +222,10 @@ class Simulator:
         )
         self.sdcs[name] = sim_sdc
         return sim_sdc
+
+    def add_nvme_host(self, name: str, *, nqn: str | None = None) -> str:
+        """Register an NVMe/TCP host (4.x and later); returns its id."""
+        return self.state.add_nvme_host(name, nqn=nqn).id
 
     def _sdc_id(self, sdc: Any) -> str:
         """An SDC given as SimSdc, name or id, as its id."""

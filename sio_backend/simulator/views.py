@@ -1,28 +1,31 @@
-"""The JSON shapes of gateway objects, as PowerFlex 3.5 and 4.x return them.
+"""The JSON shapes of gateway objects, as each generation returns them.
 
 Only the representation lives here; the callers hold the model lock while
-rendering so an object is never shown half-changed.
+rendering so an object is never shown half-changed.  The 4.x/5.x fields and
+their nulls follow cinder's recorded answers (``tests/unit/volume/drivers/
+dell_emc/powerflex/mockup/query_{sdc_by_id,hosts,sdc_volumes}_response.json``,
+SDC software R5_5.0.0) and Dell's 5.0 API file for ``genType``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sio_backend.simulator.state import (
-    FINE_GRANULARITY,
-    GatewayState,
+from sio_backend.simulator.objects import (
+    ERASURE_CODING,
+    MEDIUM_GRANULARITY,
+    NVME_HOST,
+    SDC_HOST,
+    Host,
+    Mapping,
+    NvmeHost,
     ProtectionDomain,
     Sdc,
     StoragePool,
     Volume,
     VTree,
 )
-
-
-def version_info(api_version: str) -> str:
-    """The MDM's version string for an API version: "3.5" -> "R3_5.0.0"."""
-    major, _, minor = api_version.partition(".")
-    return f"R{major}_{minor or 0}.0.0"
+from sio_backend.simulator.state import GatewayState
 
 
 def _links(type_name: str, object_id: str, *relationships: str) -> list[dict[str, str]]:
@@ -34,7 +37,7 @@ def _links(type_name: str, object_id: str, *relationships: str) -> list[dict[str
 
 
 def system_view(state: GatewayState) -> dict[str, Any]:
-    version = version_info(state.api_version)
+    version = state.generation.version_info
     return {
         "id": state.system_id,
         "name": "simulated-powerflex",
@@ -54,7 +57,7 @@ def system_view(state: GatewayState) -> dict[str, Any]:
 
 
 def protection_domain_view(state: GatewayState, pd: ProtectionDomain) -> dict[str, Any]:
-    return {
+    view: dict[str, Any] = {
         "id": pd.id,
         "name": pd.name,
         "systemId": state.system_id,
@@ -62,11 +65,14 @@ def protection_domain_view(state: GatewayState, pd: ProtectionDomain) -> dict[st
         "rebuildNetworkThrottlingEnabled": False,
         "links": _links("ProtectionDomain", pd.id, "Statistics", "StoragePool"),
     }
+    if pd.gen_type is not None:  # absent up to 4.x: cinder reads it as "Mirroring"
+        view["genType"] = pd.gen_type
+    return view
 
 
 def storage_pool_view(pool: StoragePool) -> dict[str, Any]:
-    fine = pool.data_layout == FINE_GRANULARITY
-    return {
+    fine = pool.data_layout != MEDIUM_GRANULARITY
+    view = {
         "id": pool.id,
         "name": pool.name,
         "protectionDomainId": pool.protection_domain_id,
@@ -81,6 +87,9 @@ def storage_pool_view(pool: StoragePool) -> dict[str, Any]:
         "capacityAlertCriticalThreshold": 90,
         "links": _links("StoragePool", pool.id, "Statistics", "Volume"),
     }
+    if pool.data_layout == ERASURE_CODING:  # the 5.0 API file's StoragePool, 2+2
+        view.update(protectionScheme="TwoPlusTwo", numDataSlices=2, numProtectionSlices=2)
+    return view
 
 
 def volume_view(state: GatewayState, volume: Volume) -> dict[str, Any]:
@@ -99,54 +108,138 @@ def volume_view(state: GatewayState, volume: Volume) -> dict[str, Any]:
         "compressionMethod": volume.compression_method,
         "useRmcache": False,
         "isObfuscated": False,
-        "accessModeLimit": "ReadWrite",
+        "accessModeLimit": volume.access_mode_limit,
         "volumeReplicationState": "UnmarkedForReplication",
+        # null, not [], when unmapped (cinder's _unmap_volume_from_all_sdcs checks for None)
         "mappedSdcInfo": [
-            _mapped_sdc_view(
-                state.sdc(m.sdc_id), m.iops_limit, m.bandwidth_limit_kbps, m.access_mode
-            )
-            for m in volume.mappings.values()
+            _mapped_view(state, state.host(m.sdc_id), m) for m in volume.mappings.values()
         ]
         or None,
         "links": _links("Volume", volume.id, "Statistics"),
     }
-    if state.v4:
-        view["volumeClass"] = "defaultclass"
-    else:
+    if not state.generation.manager:
         view["mappingToAllSdcsEnabled"] = False
+        return view
+    view.update(
+        volumeClass="defaultclass",
+        nsid=volume.nsid,
+        pairIds=None,
+        snplIdOfSourceVolume=None,
+        snplIdOfAutoSnapshot=None,
+        autoSnapshotGroupId=None,
+    )
+    if state.generation.erasure_coding:
+        view["genType"] = state.protection_domain(pool.protection_domain_id).gen_type
     return view
 
 
-def _mapped_sdc_view(sdc: Sdc, iops: int, bandwidth_kbps: int, access_mode: str) -> dict[str, Any]:
-    return {
-        "sdcId": sdc.id,
-        "sdcIp": sdc.ip,
-        "sdcName": sdc.name,
-        "limitIops": iops,
-        "limitBwInMbps": bandwidth_kbps // 1024,
-        "accessMode": access_mode,
+def _mapped_view(state: GatewayState, host: Host, mapping: Mapping) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "sdcId": host.id,
+        "sdcIp": host.ip if isinstance(host, Sdc) else None,
+        "sdcName": host.name,
+        "limitIops": mapping.iops_limit,
+        "limitBwInMbps": mapping.bandwidth_limit_kbps // 1024,
+        "accessMode": mapping.access_mode,
         "isDirectBufferMapping": False,
     }
+    if state.generation.manager:
+        view["nqn"] = host.nqn if isinstance(host, NvmeHost) else None
+        view["hostType"] = NVME_HOST if isinstance(host, NvmeHost) else SDC_HOST
+    return view
 
 
-def sdc_view(state: GatewayState, sdc: Sdc) -> dict[str, Any]:
+def host_view(state: GatewayState, host: Host) -> dict[str, Any]:
+    """An SDC listing entry: an SDC, or on 4.x/5.x an NVMe host."""
+    if isinstance(host, NvmeHost):
+        return _nvme_host_view(state, host)
+    version = state.generation.version_info
     view: dict[str, Any] = {
-        "id": sdc.id,
-        "name": sdc.name,
-        "sdcGuid": sdc.guid,
-        "sdcIp": sdc.ip,
-        "sdcIps": [sdc.ip],
-        "mdmConnectionState": "Connected" if sdc.connected else "Disconnected",
+        "id": host.id,
+        "name": host.name,
+        "sdcGuid": host.guid,
+        "sdcIp": host.ip,
+        "sdcIps": [host.ip],
+        "mdmConnectionState": "Connected" if host.connected else "Disconnected",
         "sdcApproved": True,
         "systemId": state.system_id,
         "osType": "Linux",
-        "versionInfo": version_info(state.api_version),
+        "versionInfo": version,
         "perfProfile": "HighPerformance",
-        "links": _links("Sdc", sdc.id, "Volume", "Statistics"),
+        "links": _links("Sdc", host.id, "Volume", "Statistics"),
     }
-    if state.v4:
-        view["hostType"] = "SdcHost"
+    if state.generation.manager:
+        view.update(_NULL_ON_SDC)
+        view.update(
+            hostType=SDC_HOST,
+            sdcType="AppSdc",
+            softwareVersionInfo=version,
+            installedSoftwareVersionInfo=version,
+            sdcAgentActive=False,
+            mdmIpAddressesCurrent=False,
+            kernelVersion="6.1.0",
+        )
     return view
+
+
+# Fields a 4.x/5.x SDC entry has but leaves null (cinder's query_sdc_by_id_response).
+_NULL_ON_SDC = dict.fromkeys(
+    (
+        "hostOsFullType",
+        "nqn",
+        "maxNumPaths",
+        "maxNumSysPorts",
+        "peerMdmId",
+        "sdtId",
+        "socketAllocationFailure",
+        "memoryAllocationFailure",
+        "kernelBuildNumber",
+        "sdcApprovedIps",
+        "sdrId",
+    )
+)
+
+# Fields an NVMe host entry leaves null (cinder's query_hosts_response).
+_NULL_ON_NVME_HOST = dict.fromkeys(
+    (
+        "sdcIps",
+        "osType",
+        "sdcApproved",
+        "sdcAgentActive",
+        "mdmIpAddressesCurrent",
+        "sdcIp",
+        "perfProfile",
+        "peerMdmId",
+        "sdtId",
+        "mdmConnectionState",
+        "softwareVersionInfo",
+        "socketAllocationFailure",
+        "memoryAllocationFailure",
+        "versionInfo",
+        "sdcType",
+        "sdcGuid",
+        "installedSoftwareVersionInfo",
+        "kernelVersion",
+        "kernelBuildNumber",
+        "sdcApprovedIps",
+        "sdrId",
+    )
+)
+
+
+def _nvme_host_view(state: GatewayState, host: NvmeHost) -> dict[str, Any]:
+    return {
+        "id": host.id,
+        "name": host.name,
+        "hostOsFullType": "Generic",
+        **_NULL_ON_NVME_HOST,
+        "nqn": host.nqn,
+        "maxNumPaths": host.max_num_paths,
+        "maxNumSysPorts": host.max_num_sys_ports,
+        "hostType": NVME_HOST,
+        "systemId": state.system_id,
+        "links": _links("Host", host.id, "Volume", "NvmeController"),
+    }
 
 
 def vtree_view(state: GatewayState, vtree: VTree) -> dict[str, Any]:

@@ -4,7 +4,7 @@
 on, a temporary state dir and two hosts, ``host1`` and ``host2``
 (``simulator.sdcs["host1"]`` has ``.id``, ``.guid``, ``.ip``, ``.by_id_dir``
 and ``.device_path(volume_id)``).  ``gateway_client`` is the project's
-:class:`~sio_backend.client.GatewayClient` verifying the simulator's
+:class:`~sio_backend.gateway.GatewayClient` verifying the simulator's
 certificate.  ``make_simulator`` builds other variants (4.x, delays, a fake
 clock); every simulator made is stopped after the test.
 """
@@ -20,7 +20,7 @@ from oslo_config import cfg
 from oslo_config import fixture as config_fixture
 from secret_log_guard import guard_every_test  # noqa: F401 - autouse fixture
 
-from sio_backend.client import GatewayClient
+from sio_backend.gateway import GatewayClient
 from sio_backend.simulator import Simulator
 
 

@@ -21,9 +21,9 @@ import pytest
 import test_imagebackend_create as create_tests
 
 from sio_backend import exceptions, image_cache, naming
-from sio_backend.client import GatewayClient
 from sio_backend.demo import nova_disks
 from sio_backend.flavor import DiskPlacement
+from sio_backend.gateway import GatewayClient
 from sio_backend.instance_volumes import InstanceVolumes
 from sio_backend.storage import Storage
 

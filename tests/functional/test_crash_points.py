@@ -29,12 +29,14 @@ import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from device_io import write
 from fault_matrix import MARK, MARK_AT, CallTarget, MatrixTestCase
 from nova.compute import task_states, vm_states
 from nova_hosts import HOSTS, IID, PATTERN, make_flavor
 from operator_conf import write_nova_conf
+from requests.adapters import BaseAdapter
 from test_driver_flows_migrate import LiveMigration
 
 from sio_backend import naming, storage
@@ -71,20 +73,7 @@ class CrashInjector:
             self._wrap(host, cloud.storage(host).client)
 
     def _wrap(self, host: str, client) -> None:
-        send = client._send
-
-        def crashing_send(method, path, body, auth):
-            if self.crashed == host:
-                raise Crash(f"{host} is down")
-            response = send(method, path, body, auth)
-            if self.target is not None and self.target.reached(
-                method, path.split("?")[0].rstrip("/")
-            ):
-                self.crashed = host
-                raise Crash(f"{host} died after {method} {path}")
-            return response
-
-        client._send = crashing_send
+        client.mount(_CrashingAdapter(self, host, client.adapter))
 
     def arm(self, method: str, route: str, occurrence: int) -> None:
         self.target, self.crashed = CallTarget(method, route, occurrence), None
@@ -99,6 +88,32 @@ class CrashInjector:
             storage.register(host, fresh)
             self._wrap(host, fresh.client)
         return host
+
+
+class _CrashingAdapter(BaseAdapter):
+    """The client's own adapter, but the host dies when the injector says so."""
+
+    def __init__(self, injector: CrashInjector, host: str, inner: BaseAdapter) -> None:
+        super().__init__()
+        self._injector = injector
+        self._host = host
+        self._inner = inner
+
+    def send(self, request, **kwargs):
+        injector, host = self._injector, self._host
+        if injector.crashed == host:
+            raise Crash(f"{host} is down")
+        response = self._inner.send(request, **kwargs)
+        path = urlsplit(request.url).path
+        if injector.target is not None and injector.target.reached(
+            request.method, path.rstrip("/")
+        ):
+            injector.crashed = host
+            raise Crash(f"{host} died after {request.method} {path}")
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 @dataclass

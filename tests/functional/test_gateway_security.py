@@ -10,10 +10,9 @@ import pytest
 import trustme
 from oslo_config import cfg
 
-from sio_backend import client as client_mod
 from sio_backend import conf as sio_conf
 from sio_backend import exceptions
-from sio_backend.client import GatewayClient
+from sio_backend.gateway import GatewayClient, transport
 from sio_backend.simulator import Simulator
 
 FILE_PASSWORD = "0nly-1n-the-f1le"
@@ -65,7 +64,7 @@ def test_a_wrong_ca_says_which_options_to_set(simulator: Simulator, other_ca: Pa
 def test_verification_off_works_and_warns_once_naming_the_option(
     simulator: Simulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(client_mod, "_UNVERIFIED_WARNING", client_mod._Once())
+    monkeypatch.setattr(transport, "unverified_tls_warning", transport.Once())
     caplog.set_level(logging.DEBUG)
 
     clients = [from_config(simulator, verify_server_certificate=False) for _ in range(2)]

@@ -302,3 +302,41 @@ def test_a_password_from_the_environment_is_named(tmp_path, simulator, host1, ca
     details, out = configuration_check(conf, host1, capsys)
     assert "comes from the environment variable OS_SCALEIO__REST_SERVER_PASSWORD" in details
     assert simulator.password not in out
+
+
+@pytest.mark.parametrize(
+    ("api_version", "expected"),
+    [
+        ("3.5", ("PowerFlex 3.x gateway", "the legacy login", "mirroring", 8)),
+        ("4.5", ("PowerFlex 4.x (PowerFlex Manager)", "OAuth", "mirroring", 8)),
+        ("5.0", ("PowerFlex 5.x", "OAuth", "Erasure Coding", 1)),
+    ],
+)
+def test_the_generation_login_and_pool_kind_are_reported(
+    api_version, expected, make_simulator, tmp_path, capsys
+):
+    generation, login, kind, step_gb = expected
+    sim = make_simulator(api_version=api_version)
+    host = sim.sdcs["host1"]
+    conf = write_nova_conf(
+        tmp_path / "nova.conf", sim, guid=host.guid, default_provisioning_type="thin"
+    )
+    argv = ["check", "--config-file", str(conf), "--device-dir", str(host.by_id_dir)]
+    status = main([*argv, "-f", "json"])
+    details = {c["check"]: c["details"] for c in json.loads(capsys.readouterr().out)["checks"]}
+    assert status == 0, details
+    assert f"REST API {api_version}: {generation}; logged in with {login}" in details["API version"]
+    assert f"{kind}, disk sizes in {step_gb} GiB steps" in details["Storage pool"]
+
+
+def test_thick_by_default_fails_on_an_erasure_coding_pool(make_simulator, tmp_path, capsys):
+    sim = make_simulator(api_version="5.0")
+    host = sim.sdcs["host1"]
+    conf = write_nova_conf(
+        tmp_path / "nova.conf", sim, guid=host.guid, default_provisioning_type="thick"
+    )
+    argv = ["check", "--config-file", str(conf), "--device-dir", str(host.by_id_dir)]
+    assert main([*argv, "-f", "json"]) == 2
+    details = {c["check"]: c["details"] for c in json.loads(capsys.readouterr().out)["checks"]}
+    assert "Erasure Coding" in details["Thick provisioning"]
+    assert "default_provisioning_type" in details["Thick provisioning"]

@@ -3,7 +3,10 @@
 Only what needs a real SDC is replaced: the privileged GUID ioctl, the
 search directory (the simulated host's by-id dir) and os-brick's retry
 sleep.  Everything else, including the HTTPS requests with certificate
-verification, is os-brick 7.1.1's own code.
+verification, is os-brick 7.1.1's own code.  The connector speaks the legacy
+dialect every generation still serves (``/api/login``, ``addMappedSdc``,
+81/4037 and 84/4039, a re-login on 401 or 403 without reading the body), so
+the tests run against 3.5, 4.5 and 5.0 alike.
 """
 
 from __future__ import annotations
@@ -23,6 +26,14 @@ from oslo_config import cfg
 from sio_backend.simulator import SimSdc, Simulator
 
 GIB_KB = 1024 * 1024
+
+
+@pytest.fixture(params=["3.5", "4.5", "5.0"])
+def simulator(
+    request: pytest.FixtureRequest, make_simulator: Callable[..., Simulator]
+) -> Simulator:
+    """The functional ``simulator``, at each generation os-brick supports."""
+    return make_simulator(api_version=request.param)
 
 
 @pytest.fixture(autouse=True)
@@ -193,10 +204,11 @@ def test_device_that_never_appears_fails_the_attach(
     assert set(mappings(simulator, volume_id)) == {host1.id}
 
 
+@pytest.mark.parametrize("api_version", ["4.5", "5.0"])
 def test_4x_already_mapped_and_not_mapped_are_ignored(
-    make_simulator: Callable[..., Simulator], on_host: Callable[[SimSdc], None]
+    make_simulator: Callable[..., Simulator], on_host: Callable[[SimSdc], None], api_version: str
 ) -> None:
-    sim = make_simulator(api_version="4.5")
+    sim = make_simulator(api_version=api_version)
     host1 = sim.sdcs["host1"]
     on_host(host1)
     volume_id = create_volume(sim, "four")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from secret_log_guard import SecretLogGuard, leaked, spellings
 
-from sio_backend.client import GatewayClient
+from sio_backend.gateway import GatewayClient
 from sio_backend.simulator import Simulator
 
 
@@ -21,7 +21,7 @@ def test_the_guard_sees_every_level_of_the_http_stack(
 
     lines = secret_log_guard.lines
     assert [line for line in lines if line.startswith("urllib3.connectionpool DEBUG")]
-    assert "sio_backend.client DEBUG GET /api/version -> 200" in "\n".join(lines)
+    assert "sio_backend.gateway.transport DEBUG GET /api/version -> 200" in "\n".join(lines)
     (token,) = simulator.sessions.issued_tokens()
     secrets = secret_log_guard.secrets()
     assert spellings(simulator.username, simulator.password) <= secrets

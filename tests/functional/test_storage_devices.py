@@ -17,8 +17,8 @@ from oslo_config import cfg
 
 from sio_backend import conf as sio_conf
 from sio_backend import exceptions, naming
-from sio_backend.client import GatewayClient
 from sio_backend.flavor import DiskPlacement
+from sio_backend.gateway import GatewayClient
 from sio_backend.sdc import LocalSdc
 from sio_backend.simulator import Simulator
 from sio_backend.simulator.host import SimulatedConnector

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sio_backend import naming
-from sio_backend.client import GatewayClient, Volume
+from sio_backend.gateway import GatewayClient, Volume
 
 GiB_IN_KB = 1024**2
 

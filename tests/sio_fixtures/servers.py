@@ -40,8 +40,8 @@ from nova.tests.functional.libvirt import base
 from nova_support import PytestCompatibleMixin
 
 from sio_backend import privileged, storage
-from sio_backend.client import GatewayClient
 from sio_backend.demo.cloud import RemoteHosts
+from sio_backend.gateway import GatewayClient
 from sio_backend.simulator import Simulator
 from sio_backend.simulator.host import simulated_storage
 from sio_fixtures.compute_hosts import ComputeHostsFixture

@@ -14,7 +14,7 @@ import pytest
 import requests_mock
 from simulator_helpers import FakeClock
 
-from sio_backend import client as client_mod
+from sio_backend.gateway import GatewayClient, transport
 
 
 class FakeGateway(requests_mock.Mocker):
@@ -119,7 +119,7 @@ def sleeps() -> list[float]:
 @pytest.fixture(autouse=True)
 def fresh_tls_warning(monkeypatch: pytest.MonkeyPatch) -> None:
     """The insecure-TLS warning is once per process; give each test its own process."""
-    monkeypatch.setattr(client_mod, "_UNVERIFIED_WARNING", client_mod._Once())
+    monkeypatch.setattr(transport, "unverified_tls_warning", transport.Once())
 
 
 @pytest.fixture(autouse=True)
@@ -133,6 +133,8 @@ def no_ca_bundle_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def gateway() -> FakeGateway:
     with FakeGateway(case_sensitive=True) as mocker:
         mocker.get(mocker.url("/api/login"), text=f'"{FakeGateway.TOKEN}"')
+        # A 3.5 gateway: the OAuth login of 4.x and 5.x is not served.
+        mocker.post(mocker.url("/rest/auth/login"), status_code=404, text="")
         mocker.get(mocker.url("/api/version"), text='"3.5"')
         yield mocker
 
@@ -146,8 +148,10 @@ def make_client(clock: FakeClock, sleeps: list[float]):
         sleeps.append(seconds)
         clock.advance(seconds)
 
-    def make(**overrides: Any) -> client_mod.GatewayClient:
+    def make(**overrides: Any) -> GatewayClient:
         options = {
+            # The recorded 3.5 dialect; the tests of the login choice ask for auto.
+            "auth_method": "legacy",
             "verify": True,
             "timeout": FakeGateway.TIMEOUT,
             "clock": clock,
@@ -155,7 +159,7 @@ def make_client(clock: FakeClock, sleeps: list[float]):
             **overrides,
         }
         made.append(
-            client_mod.GatewayClient(
+            GatewayClient(
                 FakeGateway.HOST, 443, FakeGateway.USERNAME, FakeGateway.PASSWORD, **options
             )
         )
@@ -167,5 +171,5 @@ def make_client(clock: FakeClock, sleeps: list[float]):
 
 
 @pytest.fixture
-def client(gateway: FakeGateway, make_client) -> client_mod.GatewayClient:
+def client(gateway: FakeGateway, make_client) -> GatewayClient:
     return make_client()

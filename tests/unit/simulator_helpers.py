@@ -8,7 +8,8 @@ client.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,12 +23,17 @@ GIB_KB = 1024 * 1024
 
 
 class Gateway:
-    """A logged-in raw HTTP session against one simulator."""
+    """A logged-in raw HTTP session against one simulator.
+
+    It sends its token as the Basic password (every generation), or with
+    ``bearer`` set (4.x/5.x) as ``Authorization: Bearer``.
+    """
 
     def __init__(self, sim: Simulator, *, login: bool = True) -> None:
         self.sim = sim
         self.session = requests.Session()
         self.token: str | None = None
+        self.bearer = False
         if login:
             self.login()
 
@@ -37,7 +43,10 @@ class Gateway:
         kwargs.setdefault("verify", str(self.sim.ca_path) if self.sim.ca_path else True)
         kwargs.setdefault("timeout", TIMEOUT)
         if "auth" not in kwargs and "headers" not in kwargs and self.token is not None:
-            kwargs["auth"] = ("", self.token)
+            if self.bearer:
+                kwargs["headers"] = {"Authorization": f"Bearer {self.token}"}
+            else:
+                kwargs["auth"] = ("", self.token)
         return self.session.request(method, self.sim.url + path, **kwargs)
 
     def login(self, username: str | None = None, password: str | None = None) -> str:
@@ -49,7 +58,20 @@ class Gateway:
         assert response.status_code == 200, response.text
         assert response.text.startswith('"') and response.text.endswith('"')
         self.token = response.json()
+        self.bearer = False
         return self.token
+
+    def oauth_login(self) -> dict[str, Any]:
+        """``POST /rest/auth/login`` (4.x/5.x); later requests carry the access token."""
+        response = self._send(
+            "POST",
+            "/rest/auth/login",
+            json={"username": self.sim.username, "password": self.sim.password},
+        )
+        assert response.status_code == 200, response.text
+        grant = response.json()
+        self.token, self.bearer = grant["access_token"], True
+        return grant
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
         return self._send("GET", path, **kwargs)
@@ -107,7 +129,7 @@ class Gateway:
             {"sdcId": sdc_id, "allowMultipleMappings": "TRUE" if multiple else "FALSE"},
         )
         assert response.status_code == 200, response.text
-        assert response.content == b""
+        assert response.json() == {}
 
     def pool_stats(self, pool: str = "sp1") -> dict[str, int]:
         return self.ok(
@@ -121,12 +143,29 @@ def fake_clock() -> FakeClock:
 
 
 @pytest.fixture
-def sim(tmp_path: Any) -> Iterator[Simulator]:
-    """A plain-HTTP simulator with two hosts, host1 and host2."""
-    with Simulator(tmp_path / "sim", migration_delay=0.2) as simulator:
+def make_sim(tmp_path: Path) -> Iterator[Callable[..., Simulator]]:
+    """Start plain-HTTP simulators with host1 and host2; keyword arguments
+    (``api_version`` above all) override; each is stopped after the test."""
+    started: list[Simulator] = []
+
+    def make(**options: Any) -> Simulator:
+        options.setdefault("migration_delay", 0.2)
+        simulator = Simulator(tmp_path / f"sim-{len(started)}", **options)
+        started.append(simulator)
+        simulator.start()
         simulator.add_sdc("host1")
         simulator.add_sdc("host2")
-        yield simulator
+        return simulator
+
+    yield make
+    for simulator in started:
+        simulator.stop()
+
+
+@pytest.fixture
+def sim(make_sim: Callable[..., Simulator]) -> Simulator:
+    """A plain-HTTP 3.5 simulator with two hosts, host1 and host2."""
+    return make_sim()
 
 
 @pytest.fixture

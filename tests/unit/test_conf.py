@@ -18,6 +18,7 @@ DEFAULTS = {
     "rest_server_username": None,
     "rest_server_password": None,
     "rest_server_password_file": None,
+    "rest_auth_method": "auto",
     "verify_server_certificate": False,
     "server_certificate_path": None,
     "rest_request_timeout": 60,
@@ -95,6 +96,7 @@ def test_the_password_is_secret():
         ("rest_server_ip", "not a host!", "not a valid host"),
         ("image_cache", "glance", "Valid values are"),
         ("image_cache_max_clones", "0", "greater than or equal to 1"),
+        ("rest_auth_method", "basic", "Valid values are"),
     ],
 )
 def test_bad_values_fail_naming_the_option(tmp_path, option, value, reason):
@@ -117,6 +119,8 @@ def test_bad_values_fail_naming_the_option(tmp_path, option, value, reason):
         ("default_sdcguid", "028888FA-502A-4FAC-A888-1FA3B256358C", None),
         ("rest_server_ip", "2001:db8::5", None),
         ("disk_size_policy", "round_up", None),
+        ("rest_auth_method", "oauth", None),
+        ("rest_auth_method", "legacy", None),
     ],
 )
 def test_good_values_are_accepted(tmp_path, option, value, expected):

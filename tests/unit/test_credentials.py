@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from oslo_config import cfg
 
-from sio_backend import client as client_mod
 from sio_backend import conf as sio_conf
 from sio_backend import credentials, exceptions
+from sio_backend.gateway import GatewayClient
 
 PASSWORD = "S3cret-from-a-file"
 
@@ -130,7 +130,7 @@ def test_the_client_logs_in_with_the_password_from_the_file(gateway, tmp_path, c
     gateway.get(sdcs, json=[])
     conf = configured(rest_server_password_file=str(password_file(tmp_path)))
 
-    gateway_client = client_mod.GatewayClient.from_config(conf)
+    gateway_client = GatewayClient.from_config(conf)
     try:
         gateway_client.list_sdcs()
     finally:
@@ -147,7 +147,7 @@ def test_the_client_refuses_a_world_readable_file_before_any_request(gateway, tm
     conf = configured(rest_server_password_file=str(password_file(tmp_path, mode=0o644)))
 
     with pytest.raises(exceptions.ConfigurationError, match="chmod 600"):
-        client_mod.GatewayClient.from_config(conf)
+        GatewayClient.from_config(conf)
 
     assert gateway.request_history == []
 

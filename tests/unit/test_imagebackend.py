@@ -25,8 +25,8 @@ from oslo_utils import units
 from oslo_utils.fixture import uuidsentinel as uuids
 
 from sio_backend import storage
-from sio_backend.client import Volume
 from sio_backend.flavor import DiskPlacement
+from sio_backend.gateway import Volume
 from sio_backend.image_model import ScaleIOVolumeImage
 from sio_backend.imagebackend import ScaleIOImage
 from sio_backend.simulator import Simulator

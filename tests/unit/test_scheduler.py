@@ -80,3 +80,25 @@ class ScaleIOFlavorFilterTestCase(nova_support.NovaTestCase):
     def test_any_scaleio_aggregate_of_the_host_counts(self) -> None:
         host = make_host({"ssd": "true"}, {"scaleio": "True"})
         self.assertFalse(self.filter.host_passes(host, make_spec(root_gb=10)))
+
+    # Hosts whose pools are 5.x Erasure Coding pools take 1 GiB steps.
+
+    def test_a_10_gib_root_goes_to_an_ec_host_and_not_to_a_mirroring_one(self) -> None:
+        ec_host = make_host({"scaleio": "true", "scaleio_size_granularity_gb": "1"})
+        mirroring_host = make_host({"scaleio": "true"})
+        spec = make_spec(root_gb=10, swap=1024)
+
+        self.assertTrue(self.filter.host_passes(ec_host, spec))
+        self.assertFalse(self.filter.host_passes(mirroring_host, spec))
+
+    def test_the_strictest_of_several_scaleio_aggregates_wins(self) -> None:
+        host = make_host(
+            {"scaleio": "true", "scaleio_size_granularity_gb": "1"},
+            {"scaleio": "true", "scaleio_size_granularity_gb": "8"},
+        )
+        self.assertFalse(self.filter.host_passes(host, make_spec(root_gb=10)))
+
+    def test_a_bad_value_falls_back_to_8_gib(self) -> None:
+        host = make_host({"scaleio": "true", "scaleio_size_granularity_gb": "2"})
+        self.assertFalse(self.filter.host_passes(host, make_spec(root_gb=10)))
+        self.assertTrue(self.filter.host_passes(host, make_spec(root_gb=16)))

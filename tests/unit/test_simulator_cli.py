@@ -96,6 +96,29 @@ def test_runs_in_the_foreground_and_stops_cleanly(tmp_path: Path, stop_signal: i
         console.kill()
 
 
+def test_api_version_chooses_the_generation_served(tmp_path: Path) -> None:
+    console = Console("--state-dir", str(tmp_path / "state"), "--api-version", "5.0")
+    try:
+        banner = console.banner()
+        assert banner["api version"] == "5.0"
+        login = requests.post(
+            banner["url"] + "/rest/auth/login",
+            json={"username": "admin", "password": "Scaleio123"},
+            timeout=10,
+        )
+        assert login.status_code == 200, login.text
+        metrics = requests.post(
+            banner["url"] + "/dtapi/rest/v1/metrics/query",
+            json={"resource_type": "storage_pool", "metrics": ["physical_total"]},
+            headers={"Authorization": f"Bearer {login.json()['access_token']}"},
+            timeout=10,
+        )
+        assert len(metrics.json()["resources"]) == 1
+        assert console.stop(signal.SIGTERM)[0] == 0
+    finally:
+        console.kill()
+
+
 def test_command_line_needs_a_subcommand_and_a_state_dir(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -112,3 +135,10 @@ def test_every_command_module_registers_a_handler() -> None:
     arguments = cli.build_parser().parse_args(["simulator", "--state-dir", "/nonexistent"])
     assert arguments.handler.__module__ == "sio_backend.cmd.simulator"
     assert (arguments.port, arguments.api_version, arguments.sdc) == (0, "3.5", [])
+
+
+def test_an_api_version_of_no_generation_is_refused_by_name(tmp_path, capsys):
+    assert cli.main(["simulator", "--state-dir", str(tmp_path), "--api-version", "2.0"]) == 2
+    err = capsys.readouterr().err
+    assert "sio-backend simulator:" in err
+    assert "3.x, 4.x, 5.x" in err

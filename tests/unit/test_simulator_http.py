@@ -26,11 +26,8 @@ def any_sim(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Simulato
 
 
 @pytest.fixture
-def sim4(tmp_path: Path) -> Iterator[Simulator]:
-    with Simulator(tmp_path / "s4", api_version="4.5") as simulator:
-        simulator.add_sdc("host1")
-        simulator.add_sdc("host2")
-        yield simulator
+def sim4(make_sim: Any) -> Simulator:
+    return make_sim(api_version="4.5")
 
 
 def double_quote(name: str) -> str:
@@ -99,10 +96,22 @@ def test_unknown_route_wrong_method_and_bad_json(gw: Any) -> None:
     assert (status, error["errorCode"]) == (400, 0)
 
 
-def test_actions_answer_200_with_an_empty_body(gw: Any) -> None:
+def test_actions_answer_200_with_an_empty_json_object(gw: Any) -> None:
+    """Dell's API files document ``{}``; PyPowerFlex calls .json() on every answer."""
+    host1 = gw.sim.sdcs["host1"].id
     volume_id = gw.create_volume("v")
-    response = gw.action(volume_id, "setVolumeName", {"newName": "w"})
-    assert (response.status_code, response.content) == (200, b"")
+    for verb, body in [
+        ("setVolumeName", {"newName": "w"}),
+        ("setVolumeSize", {"sizeInGB": "16"}),
+        ("addMappedSdc", {"sdcId": host1}),
+        ("setMappedSdcLimits", {"sdcId": host1, "iopsLimit": "100"}),
+        ("removeMappedSdc", {"sdcId": host1}),
+        ("removeVolume", {"removeMode": "ONLY_ME"}),
+    ]:
+        response = gw.action(volume_id, verb, body)
+        assert response.status_code == 200, (verb, response.text)
+        assert response.headers["Content-Type"].startswith("application/json"), verb
+        assert response.content == b"{}", verb
 
 
 # --------------------------------------------------------------- systems

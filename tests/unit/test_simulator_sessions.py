@@ -145,3 +145,62 @@ def test_tokens_expire_over_http_with_the_injected_clock(
             assert gw.get("/api/version").status_code == 200
         fake_clock.advance(10)
         assert gw.get("/api/version").json() == UNAUTHORIZED
+
+
+# ------------------------------------------------------------------ OAuth
+@pytest.fixture
+def oauth(fake_clock: Any) -> SessionStore:
+    return SessionStore(
+        "admin",
+        "secret",
+        access_token_lifetime=300,
+        refresh_token_lifetime=1800,
+        html_refusals=True,
+        clock=fake_clock,
+    )
+
+
+def test_access_token_lives_expires_in_seconds_whatever_the_use(
+    oauth: SessionStore, fake_clock: Any
+) -> None:
+    grant = oauth.oauth_login("admin", "secret")
+    assert (grant["expires_in"], grant["refresh_expires_in"]) == (300, 1800)
+    for _ in range(2):
+        fake_clock.advance(149)
+        oauth.authenticate(grant["access_token"], oauth=True)  # use does not extend it
+    fake_clock.advance(2)
+    with pytest.raises(SimulatorError, match="401"):
+        oauth.authenticate(grant["access_token"], oauth=True)
+
+
+def test_access_tokens_are_accepted_only_where_oauth_is(oauth: SessionStore) -> None:
+    access = oauth.oauth_login("admin", "secret")["access_token"]
+    with pytest.raises(SimulatorError) as caught:
+        oauth.authenticate(access)
+    assert caught.value.content_type == "text/html"
+    assert caught.value.payload().startswith(b"<html>")
+
+
+def test_update_token_and_logout_end_to_end(oauth: SessionStore, fake_clock: Any) -> None:
+    first = oauth.oauth_login("admin", "secret")
+    fake_clock.advance(1000)
+    second = oauth.update_token(first["refresh_token"])
+    oauth.authenticate(second["access_token"], oauth=True)
+    oauth.oauth_logout(second["access_token"])
+    for token in (first["access_token"], second["access_token"]):
+        with pytest.raises(SimulatorError, match="401"):
+            oauth.authenticate(token, oauth=True)
+    with pytest.raises(SimulatorError, match="401"):
+        oauth.update_token(second["refresh_token"])
+    with pytest.raises(SimulatorError, match="401"):
+        oauth.oauth_logout(second["access_token"])
+
+
+def test_oauth_refusals_are_power_api_errors(oauth: SessionStore) -> None:
+    with pytest.raises(SimulatorError) as caught:
+        oauth.oauth_login("admin", "wrong")
+    assert caught.value.body()["http_status_code"] == 401
+    assert caught.value.body()["messages"][0]["severity"] == "ERROR"
+    oauth.oauth_login("admin", "secret")
+    oauth.expire_all()
+    assert len(oauth.issued_tokens()) == 3  # access, refresh and id token: secrets all

@@ -7,15 +7,16 @@ from typing import Any
 import pytest
 
 from sio_backend.simulator.errors import SimulatorError
-from sio_backend.simulator.state import (
+from sio_backend.simulator.objects import (
+    ERASURE_CODING,
     FINE_GRANULARITY,
     GIB_KB,
     MAX_SNAPSHOTS_PER_VTREE,
     SNAPSHOT,
     THICK,
     THIN,
-    GatewayState,
 )
+from sio_backend.simulator.state import GatewayState
 
 pytest_plugins = ["simulator_helpers"]
 
@@ -399,3 +400,68 @@ def test_disconnected_sdc_is_reported_and_reconnects(world: World) -> None:
     assert world.state.sdc(world.host1.id).connected is False
     world.state.set_sdc_connected(world.host1.id, True)
     assert world.state.sdc(world.host1.id).connected is True
+
+
+# ------------------------------------------------------------ generations
+def test_an_unknown_generation_is_refused_by_name() -> None:
+    for version in ("2.0", "6.0", "4", "latest"):
+        with pytest.raises(ValueError, match=r"3\.5, 4\.5 or 5\.0"):
+            GatewayState(api_version=version)
+    assert GatewayState(api_version="3.6").generation.major == 3
+
+
+def test_5x_pools_are_erasure_coding_with_1_gib_steps_and_no_thick(fake_clock: Any) -> None:
+    state = GatewayState(api_version="5.0", clock=fake_clock)
+    pd = state.add_protection_domain("pd1")
+    assert pd.gen_type == "EC"
+    pool = state.add_storage_pool(pd.id, "ec1")
+    assert (pool.data_layout, pool.granularity_kb) == (ERASURE_CODING, GIB_KB)
+    with raises(0, 400):
+        state.add_storage_pool(pd.id, "mg1", data_layout="MediumGranularity")
+    volume = state.create_volume(pool.id, 3 * GIB_KB + 1, name="v")
+    assert (volume.size_kb, volume.volume_type) == (4 * GIB_KB, THIN)
+    state.resize_volume(volume.id, 5)
+    assert volume.size_kb == 5 * GIB_KB
+    with raises(288):
+        state.create_volume(pool.id, GIB_KB, volume_type=THICK)
+    with raises(0, 400):
+        state.create_volume(pool.id, GIB_KB, compression_method="None")
+    assert state.max_snapshots_per_vtree == 1022
+
+
+def test_mirroring_generations_keep_8_gib_and_no_gen_type(world: World) -> None:
+    assert (world.pd.gen_type, world.pool.granularity_kb) == (None, 8 * GIB_KB)
+    with raises(0, 400):
+        world.state.add_storage_pool(world.pd.id, "ec1", data_layout=ERASURE_CODING)
+    assert world.state.max_snapshots_per_vtree == MAX_SNAPSHOTS_PER_VTREE
+
+
+def test_nvme_hosts_map_without_a_device_and_exist_from_4x_on(fake_clock: Any) -> None:
+    with raises(288):
+        World(fake_clock).state.add_nvme_host("nvme1")
+    world = World(fake_clock, api_version="4.5")
+    host = world.state.add_nvme_host("nvme1", nqn="nqn.2014-08.org.nvmexpress:uuid:1")
+    assert [h.name for h in world.state.hosts()] == ["host1", "host2", "nvme1"]
+    assert [s.name for s in world.state.sdcs()] == ["host1", "host2"]
+    with raises(80):
+        world.state.sdc(host.id)  # not an SDC: no GUID, no device
+    volume_id = world.volume()
+    world.state.map_volume(volume_id, host.id)
+    assert world.state.nvme_host_by_nqn(host.nqn) is host
+    assert world.state.sdc_statistics(host.id)["volumeIds"] == [volume_id]
+    world.state.unmap_volume(volume_id, host.id)
+    with raises(4039):
+        world.state.unmap_volume(volume_id, host.id)
+    with raises(0, 400):
+        world.state.add_nvme_host("nvme2", nqn=host.nqn)
+
+
+def test_5x_read_only_snapshots_and_writable_clones(fake_clock: Any) -> None:
+    state = GatewayState(api_version="5.0", clock=fake_clock)
+    pool = state.add_storage_pool(state.add_protection_domain("pd1").id, "ec1")
+    base = state.create_volume(pool.id, GIB_KB, name="base")
+    _, (snapshot_id,) = state.snapshot_volumes([(base.id, "ro")], read_only=True)
+    _, (clone_id,) = state.snapshot_volumes([(snapshot_id, "rw")])
+    assert state.volume(snapshot_id).access_mode_limit == "ReadOnly"
+    assert state.volume(clone_id).access_mode_limit == "ReadWrite"
+    assert state.volume(clone_id).vtree_id == base.vtree_id

@@ -1,4 +1,4 @@
-"""The 8 GiB rule, the disk_size_policy option and the build-aborting refusal."""
+"""The size rule (8 GiB, or 1 GiB on Erasure Coding pools), disk_size_policy, the refusal."""
 
 from __future__ import annotations
 
@@ -145,6 +145,49 @@ class TestDisksSizedByTheirImage:
     def test_an_image_size_is_needed(self, image_size: int | None) -> None:
         with pytest.raises(ValueError, match="image size"):
             size("disk.rescue", None, image_size_bytes=image_size)
+
+
+class TestErasureCodingPools:
+    """5.x Erasure Coding pools allocate in 1 GiB steps: flavors 8 GiB pools refuse fit."""
+
+    def test_a_10_gib_root_is_accepted_as_it_is(self) -> None:
+        result = size("disk", 10 * GiB, granularity_gb=1)
+        assert (result.size_gb, result.rounded_up) == (10, False)
+
+    def test_the_same_root_is_refused_on_an_8_gib_pool(self) -> None:
+        with pytest.raises(exceptions.DiskSizeNotSupported, match="multiples of 8 GiB"):
+            size("disk", 10 * GiB)
+
+    def test_swap_in_1024_mib_steps(self) -> None:
+        assert size("disk.swap", 3072 * MiB, granularity_gb=1).size_gb == 3
+
+    def test_refusal_names_the_pools_unit(self) -> None:
+        with pytest.raises(exceptions.DiskSizeNotSupported) as caught:
+            size("disk.swap", 1536 * MiB, granularity_gb=1)
+        message = str(caught.value)
+        assert "multiples of 1 GiB (1024 MiB for swap) on this storage pool" in message
+        assert "nearest valid sizes are 1024 MiB and 2048 MiB" in message
+
+    @pytest.mark.parametrize(
+        ("disk_name", "size_bytes", "image_size", "expected_gb"),
+        [
+            ("disk.config", 64 * MiB, None, 1),
+            ("disk.rescue", None, 3 * GiB + 5, 4),
+            ("disk", None, 9 * GiB, 9),
+        ],
+    )
+    def test_disks_sized_by_their_image_round_to_1_gib(
+        self, disk_name: str, size_bytes: int | None, image_size: int | None, expected_gb: int
+    ) -> None:
+        result = size(disk_name, size_bytes, image_size_bytes=image_size, granularity_gb=1)
+        assert (result.size_gb, result.always_thin) == (expected_gb, True)
+
+    def test_round_up_helpers_take_the_unit(self) -> None:
+        assert sizing.round_up_gb(10, 1) == 10
+        assert sizing.round_up_gb(0, 1) == 1
+        assert sizing.round_up_bytes(GiB + 1, 1) == 2 * GiB
+        assert sizing.is_aligned(3 * GiB, 1)
+        assert not sizing.is_aligned(3 * GiB)
 
 
 class TestProperties:

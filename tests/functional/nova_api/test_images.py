@@ -4,7 +4,6 @@ and rescue, through the REST API."""
 from __future__ import annotations
 
 import fixtures
-import pytest
 from device_io import read
 from nova.tests.fixtures import libvirt as fakelibvirt
 from sio_fixtures.glance import PATTERN, PATTERN_OFFSET, QCOW2_IMAGE_ID, RAW_IMAGE_ID
@@ -57,12 +56,6 @@ class SnapshotTest(SioServersTestBase):
         self.assertEqual(["freeze", "thaw"], calls)
         self.delete(server)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="issue 15: a snapshot fails (InstanceQuiesceFailed) when the guest agent does "
-        "not answer; nova's libvirt driver snapshots anyway unless the image sets "
-        "os_require_quiesce",
-    )
     def test_create_image_when_the_guest_agent_does_not_answer(self) -> None:
         image = self.glance.add_variant(QCOW2_IMAGE_ID, hw_qemu_guest_agent="yes")
         server, _host = self.boot_marked({"disk": 8}, image)

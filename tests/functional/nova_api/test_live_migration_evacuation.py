@@ -29,11 +29,6 @@ class LiveMigrationTest(SioServersTestBase):
 
 
 class LiveMigrationAfterRevertTest(SioServersTestBase):
-    @pytest.mark.xfail(
-        strict=True,
-        reason="issue 15: after a cross-host resize is reverted the instance directory stays "
-        "on the destination, so a live migration to that host fails DestinationDiskExists",
-    )
     def test_live_migration_to_the_host_a_resize_was_reverted_from(self) -> None:
         server = self.boot(self.flavor(disk=8))
         server = self._resize_server(server, self.flavor(disk=16))
@@ -56,13 +51,15 @@ class SharedInstancesPathLiveMigrationTest(LiveMigrationTest):
 class FailedLiveMigrationTest(SioServersTestBase):
     CAST_AS_CALL = False  # the failure ends the destination's call, as in a real cloud
 
-    def test_failure_on_the_destination_after_the_driver_mapped_the_disks(self) -> None:
+    def failed_live_migration(self) -> tuple[dict, str, str]:
+        """A server whose live migration nova's manager failed on the destination right
+        after the destination driver's pre_live_migration mapped the disks there;
+        it, its host, the destination."""
         server, source = self.boot_marked({"disk": 8, "disk.swap": 8})
         dest = self.other_host(source)
         setup_networks = neutron.API.setup_networks_on_host
 
         def fail_on_dest(api, context, instance, host=None, teardown=False):
-            # Runs right after the destination driver's pre_live_migration.
             if host == dest and not teardown:
                 raise RuntimeError("port binding failed on the destination")
             return setup_networks(api, context, instance, host, teardown)
@@ -72,29 +69,47 @@ class FailedLiveMigrationTest(SioServersTestBase):
             self.api.post_server_action(server["id"], action)
             self._wait_for_migration_status(server, ["error", "failed"])
             server = self._wait_for_state_change(server, "ACTIVE")
-
-        self.assertEqual(source, self.assert_disks(server, {"disk": 8, "disk.swap": 8}))
+        self.assertEqual(source, self.host_of(server))
         self.assert_mark(server)
-        # Nothing left on the destination stands in the way of the next attempt.
+        return server, source, dest
+
+    def test_failure_leaves_the_disks_on_the_source_only(self) -> None:
+        server, _source, _dest = self.failed_live_migration()
+
+        self.assert_disks(server, {"disk": 8, "disk.swap": 8})
+        self.delete(server)
+
+    def test_next_attempt_and_delete_after_a_failure(self) -> None:
+        server, _source, dest = self.failed_live_migration()
+
         server = self._live_migrate(server, host=dest)
+
         self.assertEqual(dest, self.assert_disks(server, {"disk": 8, "disk.swap": 8}))
+        self.assert_mark(server)
         self.delete(server)
 
 
 class SharedInstancesPathFailedLiveMigrationTest(FailedLiveMigrationTest):
     """With a shared instances path nova calls neither host's driver back after a failed
-    pre_live_migration (no rollback_live_migration_at_source, no cleanup at the destination)."""
+    pre_live_migration (no rollback_live_migration_at_source, no cleanup at the destination):
+    the destination's mappings stay until the next live migration check, hard reboot or
+    delete of the server removes them."""
 
     SHARED_INSTANCES_PATH = True
 
     @pytest.mark.xfail(
         strict=True,
-        reason="issue 15: a live migration that nova's manager fails after the destination "
-        "driver's pre_live_migration rolls back without any driver call; the destination "
-        "keeps its mappings",
+        reason="issue 15: after nova's manager fails a live migration past the destination "
+        "driver's pre_live_migration, with a shared instances path, the destination keeps its "
+        "mappings until the server's next operation",
     )
-    def test_failure_on_the_destination_after_the_driver_mapped_the_disks(self) -> None:
-        super().test_failure_on_the_destination_after_the_driver_mapped_the_disks()
+    def test_failure_leaves_the_disks_on_the_source_only(self) -> None:
+        super().test_failure_leaves_the_disks_on_the_source_only()
+
+    def test_delete_after_a_failure(self) -> None:
+        server, _source, _dest = self.failed_live_migration()
+
+        self.delete(server)
 
 
 class EvacuationTest(SioServersTestBase):

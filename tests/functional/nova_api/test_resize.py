@@ -8,7 +8,6 @@ the source only, in the old sizes, with the data written before the resize.
 
 from __future__ import annotations
 
-import pytest
 from sio_fixtures.servers import MARK, SioServersTestBase
 
 LATER = MARK.upper()  # written after the resize
@@ -72,11 +71,6 @@ class ResizeTest(SioServersTestBase):
         self.assert_mark(server)
         self.delete(server)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="issue 15: a resize to a flavor without swap leaks the swap volume, mapped "
-        "to the old host, through confirm and delete",
-    )
     def test_resize_to_a_flavor_without_swap(self) -> None:
         server, _source, dest = self.resized(disk=16, swap=0)
         server = self._confirm_resize(server)

@@ -7,8 +7,8 @@ import logging
 import pytest
 import requests
 
-from sio_backend import client as client_mod
 from sio_backend import exceptions
+from sio_backend.gateway import api
 
 SDCS_PATH = "/api/types/Sdc/instances"
 SDC = {"id": "a2b7cc6300000000", "sdcGuid": "G1", "mdmConnectionState": "Connected"}
@@ -27,7 +27,7 @@ def test_a_read_that_fails_once_is_sent_again(gateway, client, sleeps, caplog, f
     assert [sdc.id for sdc in client.list_sdcs()] == [SDC["id"]]
 
     assert sent(gateway, "GET", SDCS_PATH) == 2
-    assert sleeps == [client_mod.READ_RETRY_DELAY_S]
+    assert sleeps == [api.READ_RETRY_DELAY_S]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert f"GET {SDCS_PATH}" in warnings[0]
@@ -42,7 +42,7 @@ def test_a_read_that_keeps_dropping_fails_after_every_attempt(gateway, client, s
     with pytest.raises(exceptions.GatewayUnavailable) as info:
         client.list_sdcs()
 
-    assert sent(gateway, "GET", SDCS_PATH) == client_mod.READ_ATTEMPTS == 3
+    assert sent(gateway, "GET", SDCS_PATH) == api.READ_ATTEMPTS == 3
     assert sleeps == [0.5, 1.0]
     message = str(info.value)
     assert f"GET {SDCS_PATH}" in message
@@ -140,7 +140,7 @@ def test_a_dropped_change_is_confirmed_not_replayed(gateway, client, sleeps, ver
 
     assert [r.url for r in gateway.request_history].count(action) == 1
     # Only the confirming read was sent again.
-    assert sleeps == [client_mod.READ_RETRY_DELAY_S]
+    assert sleeps == [api.READ_RETRY_DELAY_S]
 
 
 def test_a_dropped_change_that_did_not_happen_fails_without_a_replay(gateway, client):

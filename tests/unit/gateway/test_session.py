@@ -12,9 +12,9 @@ import pytest
 import requests
 from oslo_config import cfg
 
-from sio_backend import client as client_mod
 from sio_backend import conf as sio_conf
 from sio_backend import exceptions
+from sio_backend.gateway import GatewayClient, auth
 
 SDCS_PATH = "/api/types/Sdc/instances"
 
@@ -85,14 +85,14 @@ def test_failed_login_is_retried_on_the_next_call(gateway, client, sdcs):
 def test_token_renewed_before_the_idle_limit(gateway, client, clock, sdcs):
     client.list_sdcs()
 
-    clock.advance(client_mod.IDLE_RENEWAL_S - 1)
+    clock.advance(auth.IDLE_RENEWAL_S - 1)
     client.list_sdcs()
     assert gateway.logins() == 1
 
-    clock.advance(client_mod.IDLE_RENEWAL_S)
+    clock.advance(auth.IDLE_RENEWAL_S)
     client.list_sdcs()
     assert gateway.logins() == 2
-    assert client_mod.IDLE_RENEWAL_S < 10 * 60
+    assert auth.IDLE_RENEWAL_S < 10 * 60
 
 
 def test_use_keeps_the_token_alive_until_the_absolute_limit(gateway, client, clock, sdcs):
@@ -109,8 +109,8 @@ def test_use_keeps_the_token_alive_until_the_absolute_limit(gateway, client, clo
             logins_at.append(elapsed)
 
     # Used every 5 minutes, the token only ages out, and before 8 hours.
-    assert logins_at == [client_mod.ABSOLUTE_RENEWAL_S]
-    assert client_mod.ABSOLUTE_RENEWAL_S < 8 * 3600
+    assert logins_at == [auth.ABSOLUTE_RENEWAL_S]
+    assert auth.ABSOLUTE_RENEWAL_S < 8 * 3600
 
 
 @pytest.mark.parametrize("status", [401, 403])
@@ -196,8 +196,8 @@ def test_concurrent_refusals_cause_exactly_one_login(make_client):
     threads = 20
     transport = ConcurrentGateway(threads)
     gateway_client = make_client()
-    gateway_client._session.mount("https://", transport)
-    gateway_client._valid_token()  # logs in: token-1
+    gateway_client.mount(transport)
+    gateway_client.login()  # token-1
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         results = list(pool.map(lambda _: gateway_client.list_sdcs(), range(threads)))
@@ -213,7 +213,7 @@ def test_concurrent_callers_share_one_failed_login(make_client):
     refused = requests.exceptions.ConnectionError("connection refused")
     transport = ConcurrentGateway(threads, login_failure=refused, login_delay=1.0)
     gateway_client = make_client()
-    gateway_client._session.mount("https://", transport)
+    gateway_client.mount(transport)
     start = threading.Barrier(threads, timeout=10)
 
     def call(_):
@@ -279,14 +279,13 @@ def test_verified_tls_logs_no_warning(make_client, caplog):
 def test_connection_pool_is_bounded_by_max_connections(make_client):
     gateway_client = make_client(max_connections=7)
 
-    for scheme in ("https://", "http://"):
-        adapter = gateway_client._session.get_adapter(scheme + "gateway.example")
-        assert adapter.poolmanager.connection_pool_kw["maxsize"] == 7
-        assert adapter.poolmanager.connection_pool_kw["block"] is True
+    adapter = gateway_client.adapter
+    assert adapter.poolmanager.connection_pool_kw["maxsize"] == 7
+    assert adapter.poolmanager.connection_pool_kw["block"] is True
 
 
 def test_ipv6_gateway_address_is_bracketed(gateway):
-    gateway_client = client_mod.GatewayClient("2001:db8::5", 8443, verify=True)
+    gateway_client = GatewayClient("2001:db8::5", 8443, verify=True, auth_method="legacy")
     gateway.get("https://[2001:db8::5]:8443/api/login", text='"t"')
     gateway.get("https://[2001:db8::5]:8443/api/version", text='"3.0"')
 
@@ -295,7 +294,7 @@ def test_ipv6_gateway_address_is_bracketed(gateway):
 
 
 def test_plain_http_scheme_is_honoured(gateway):
-    gateway_client = client_mod.GatewayClient("gw", 80, scheme="http", verify=True)
+    gateway_client = GatewayClient("gw", 80, scheme="http", verify=True, auth_method="legacy")
     gateway.get("http://gw:80/api/login", text='"t"')
     gateway.get("http://gw:80/api/version", text='"4.5"')
 
@@ -304,7 +303,7 @@ def test_plain_http_scheme_is_honoured(gateway):
 
 def test_empty_host_is_a_configuration_error():
     with pytest.raises(exceptions.ConfigurationError, match="rest_server_ip"):
-        client_mod.GatewayClient("")
+        GatewayClient("")
 
 
 def test_close_never_logs_out(gateway, client, sdcs):
@@ -405,14 +404,14 @@ def test_from_config_builds_a_verified_client(gateway, tmp_path, sdcs):
         rest_max_connections=3,
     )
 
-    gateway_client = client_mod.GatewayClient.from_config(conf)
+    gateway_client = GatewayClient.from_config(conf)
     gateway_client.list_sdcs()
 
     assert gateway.last_request.url == sdcs
     assert gateway.last_request.verify == str(ca)
     assert gateway.last_request.timeout == (9, 9)
     assert gateway.token_of(gateway.last_request) == gateway.TOKEN
-    adapter = gateway_client._session.adapters["https://"]
+    adapter = gateway_client.adapter
     assert adapter.poolmanager.connection_pool_kw["maxsize"] == 3
 
 
@@ -421,7 +420,7 @@ def test_from_config_registers_the_options_itself(gateway, sdcs):
     conf([], default_config_files=[])
 
     with pytest.raises(exceptions.ConfigurationError, match="rest_server_ip"):
-        client_mod.GatewayClient.from_config(conf)
+        GatewayClient.from_config(conf)
 
 
 @pytest.mark.parametrize(
@@ -431,7 +430,7 @@ def test_from_config_names_the_missing_option(missing):
     conf = _configured(**{missing: None})
 
     with pytest.raises(exceptions.ConfigurationError, match=rf"\[scaleio\] {missing}"):
-        client_mod.GatewayClient.from_config(conf)
+        GatewayClient.from_config(conf)
 
 
 def test_from_config_refuses_a_missing_ca_bundle(tmp_path):
@@ -440,7 +439,7 @@ def test_from_config_refuses_a_missing_ca_bundle(tmp_path):
     )
 
     with pytest.raises(exceptions.ConfigurationError, match="server_certificate_path"):
-        client_mod.GatewayClient.from_config(conf)
+        GatewayClient.from_config(conf)
 
 
 @pytest.mark.parametrize(
@@ -455,7 +454,7 @@ def test_from_config_verify_setting(gateway, sdcs, caplog, options, expected):
     conf = _configured(**options)
     ca_path = options.get("server_certificate_path")
 
-    client_mod.GatewayClient.from_config(conf).list_sdcs()
+    GatewayClient.from_config(conf).list_sdcs()
 
     assert gateway.last_request.verify is expected
     ignored = [r for r in caplog.records if "server_certificate_path is set" in r.getMessage()]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from sio_backend import client as client_mod
 from sio_backend import exceptions
+from sio_backend.gateway import MappedSdc, Volume
 
 CREATE = "/api/types/Volume/instances"
 VOLUME_QUERY = "/api/types/Volume/instances/action/queryIdByKey"
@@ -61,7 +61,7 @@ def test_created_volume_is_not_read_back(gateway, client):
 
     volume = client.create_volume("vol1", gateway.POOL_ID, 9, thin=True)
 
-    assert volume == client_mod.Volume(
+    assert volume == Volume(
         id=NEW_ID,
         name="vol1",
         size_kb=16 * GIB,
@@ -268,7 +268,7 @@ def test_get_volume_reads_every_field(gateway, client, volume_url):
 
     volume = client.get_volume(gateway.VOLUME_ID)
 
-    assert volume == client_mod.Volume(
+    assert volume == Volume(
         id=gateway.VOLUME_ID,
         name="vol1",
         size_kb=16 * GIB,
@@ -277,8 +277,8 @@ def test_get_volume_reads_every_field(gateway, client, volume_url):
         volume_type="ThickProvisioned",
         ancestor_id=None,
         mapped_sdcs=(
-            client_mod.MappedSdc(gateway.SDC_ID, "192.0.2.10", 500, 2048 * 1024),
-            client_mod.MappedSdc("s2", "192.0.2.10", 0, 0),
+            MappedSdc(gateway.SDC_ID, "192.0.2.10", 500, 2048 * 1024),
+            MappedSdc("s2", "192.0.2.10", 0, 0),
         ),
     )
     assert volume.size_gb == 16
@@ -412,7 +412,12 @@ def test_extend_to_the_current_rounded_size_does_nothing(gateway, client, volume
     gateway.get(volume_url, json=gateway.volume(size_gb=16))
 
     assert client.extend_volume(gateway.VOLUME_ID, asked).size_gb == 16
-    assert gateway.calls() == ["GET /api/login", f"GET {gateway.volume_url()[len(gateway.BASE) :]}"]
+    # The version, read once per client, says whether the pool could be Erasure Coding.
+    assert gateway.calls() == [
+        "GET /api/login",
+        f"GET {gateway.volume_url()[len(gateway.BASE) :]}",
+        "GET /api/version",
+    ]
 
 
 def test_extend_never_shrinks(gateway, client, volume_url):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sio_backend import client as client_mod
 from sio_backend import exceptions
+from sio_backend.gateway import MAX_NAME_LENGTH, MappedSdc
 
 SDC_PATH = "/api/instances/Sdc::s1"
 
@@ -213,7 +213,7 @@ def test_invalid_object_ids_are_refused_before_any_request(gateway, client):
 def test_error_types_are_value_errors_where_the_caller_erred():
     assert issubclass(exceptions.InvalidArgument, ValueError)
     assert issubclass(exceptions.InvalidVolumeName, exceptions.InvalidArgument)
-    assert client_mod.MAX_NAME_LENGTH == 31
+    assert MAX_NAME_LENGTH == 31
 
 
 def test_numbers_sent_as_strings_and_missing_limits_are_tolerated(gateway, client):
@@ -224,4 +224,37 @@ def test_numbers_sent_as_strings_and_missing_limits_are_tolerated(gateway, clien
     volume = client.get_volume(gateway.VOLUME_ID)
 
     assert volume.size_kb == 8388608
-    assert volume.mapped_sdcs == (client_mod.MappedSdc(gateway.SDC_ID, None, 0, 0),)
+    assert volume.mapped_sdcs == (MappedSdc(gateway.SDC_ID, None, 0, 0),)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("4037", exceptions.AlreadyMapped),
+        ("81", exceptions.AlreadyMapped),
+        ("4039", exceptions.NotMapped),
+        (" 84 ", exceptions.NotMapped),
+        ("79", exceptions.NotFound),
+        ("78", exceptions.NotFound),
+        ("not-a-number", exceptions.GatewayError),
+    ],
+)
+def test_error_codes_sent_as_strings_are_recognised(gateway, client, code, expected):
+    body = {"message": "x", "httpStatusCode": 500, "errorCode": code}
+    gateway.get(gateway.url(SDC_PATH), status_code=500, json=body)
+
+    with pytest.raises(exceptions.GatewayError) as info:
+        client.get_sdc("s1")
+
+    assert type(info.value) is expected
+    assert info.value.error_code == (int(code) if code.strip().isdigit() else None)
+
+
+def test_a_detail_rc_sent_as_a_string_is_recognised(gateway, client):
+    details = [{"rc": "182", "errorMessage": "Too many snapshots"}]
+    gateway.get(gateway.url(SDC_PATH), **gateway.error("Error with details", "6", details=details))
+
+    with pytest.raises(exceptions.SnapshotLimit) as info:
+        client.get_sdc("s1")
+
+    assert (info.value.error_code, info.value.rc) == (6, 182)

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sio_backend import exceptions
-from sio_backend.client import GatewayClient
+from sio_backend.gateway import GatewayClient
 
 VOLUME_ID = "d4f7289200000023"
 POOL_ID = "b7f4d8a600000001"

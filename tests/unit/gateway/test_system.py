@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from sio_backend import client as client_mod
 from sio_backend import exceptions
+from sio_backend.gateway import PoolCapacity, Sdc, StoragePool, system
 
 PD_QUERY = "/api/types/ProtectionDomain/instances/action/queryIdByKey"
 POOL_QUERY = "/api/types/StoragePool/instances/action/queryIdByKey"
@@ -50,7 +50,7 @@ def test_protection_domain_id_is_looked_up_by_name_and_cached(gateway, client, c
     gateway.post(gateway.url(PD_QUERY), text=f'"{gateway.PD_ID}"')
 
     assert client.protection_domain_id("pd1") == gateway.PD_ID
-    clock.advance(client_mod.ID_CACHE_TTL_S - 1)
+    clock.advance(system.ID_CACHE_TTL_S - 1)
     assert client.protection_domain_id("pd1") == gateway.PD_ID
     assert gateway.bodies(gateway.url(PD_QUERY)) == [{"name": "pd1"}]
 
@@ -85,7 +85,7 @@ def test_storage_pool_id_uses_the_domain_name_form_and_caches(gateway, client, c
         {"name": "sp1", "protectionDomainName": "pd1"},
         {"name": "sp1", "protectionDomainName": "pd2"},
     ]
-    clock.advance(client_mod.ID_CACHE_TTL_S)
+    clock.advance(system.ID_CACHE_TTL_S)
     client.storage_pool_id("pd1", "sp1")
     assert len(gateway.bodies(gateway.url(POOL_QUERY))) == 3
 
@@ -147,7 +147,7 @@ def test_get_storage_pool(gateway, client):
 
     pool = client.get_storage_pool(gateway.POOL_ID)
 
-    assert pool == client_mod.StoragePool(
+    assert pool == StoragePool(
         id=gateway.POOL_ID,
         name="sp1",
         protection_domain_id=gateway.PD_ID,
@@ -209,7 +209,7 @@ def test_pool_capacity_before_3_0_uses_raw_mirrored_figures(gateway, client):
 
     capacity = client.pool_capacity(gateway.POOL_ID)
 
-    assert capacity == client_mod.PoolCapacity(
+    assert capacity == PoolCapacity(
         total_kb=(311424000 - 31142400) // 2, free_kb=100663296, provisioned_kb=6
     )
 
@@ -293,7 +293,7 @@ def test_list_and_get_sdcs(gateway, client):
 
     first, second = client.list_sdcs()
 
-    assert first == client_mod.Sdc(
+    assert first == Sdc(
         id="s1",
         guid="028888FA-502A-4FAC-A888-1FA3B256358C",
         ip="192.0.2.10",
@@ -342,3 +342,131 @@ def test_sdc_by_unknown_ip_is_not_found(gateway, client):
 
     with pytest.raises(exceptions.NotFound, match=r"no SDC with IP address 192\.0\.2\.99"):
         client.sdc_by_ip("192.0.2.99")
+
+
+# -- generations: the protection domain's genType, and 5.x metrics -------------
+
+PD_BY_IDS = "/api/types/ProtectionDomain/instances/action/queryBySelectedIds"
+METRICS = "/dtapi/rest/v1/metrics/query"
+
+
+def pool_json(gateway) -> dict:
+    return {
+        "id": gateway.POOL_ID,
+        "name": "sp1",
+        "protectionDomainId": gateway.PD_ID,
+        "zeroPaddingEnabled": True,
+        "dataLayout": "ErasureCoding",
+    }
+
+
+@pytest.fixture
+def ec_system(gateway):
+    """A 5.0 system whose protection domain is Erasure Coding."""
+    gateway.get(gateway.url("/api/version"), text='"5.0"')
+    gateway.get(
+        gateway.url(f"/api/instances/StoragePool::{gateway.POOL_ID}"), json=pool_json(gateway)
+    )
+    gateway.post(gateway.url(PD_BY_IDS), json=[{"id": gateway.PD_ID, "genType": "EC"}])
+    return gateway
+
+
+def test_a_5x_pool_takes_its_domains_generation(ec_system, client):
+    pool = client.get_storage_pool(ec_system.POOL_ID)
+    again = client.get_storage_pool(ec_system.POOL_ID)
+
+    assert (pool.gen_type, pool.erasure_coded, pool.size_granularity_gb) == ("EC", True, 1)
+    assert again == pool
+    # cinder's query, asked once per domain: a domain's generation never changes.
+    assert ec_system.bodies(ec_system.url(PD_BY_IDS)) == [{"ids": [ec_system.PD_ID]}]
+
+
+def test_a_5x_domain_without_gen_type_is_mirroring(ec_system, client):
+    ec_system.post(ec_system.url(PD_BY_IDS), json=[{"id": ec_system.PD_ID, "name": "pd1"}])
+
+    pool = client.get_storage_pool(ec_system.POOL_ID)
+
+    assert (pool.gen_type, pool.erasure_coded, pool.size_granularity_gb) == ("Mirroring", False, 8)
+
+
+@pytest.mark.parametrize("version", ["3.5", "4.5"])
+def test_older_systems_are_never_asked_for_a_generation(ec_system, client, version):
+    ec_system.get(ec_system.url("/api/version"), text=f'"{version}"')
+
+    pool = client.get_storage_pool(ec_system.POOL_ID)
+
+    assert pool.gen_type == "Mirroring"
+    assert f"POST {PD_BY_IDS}" not in ec_system.calls()
+
+
+def metrics_answer(total: int, free: int, provisioned: int, **resource) -> dict:
+    """The answer as cinder's test_misc.py records it (values in bytes)."""
+    return {
+        "metadata": {},
+        "links": [],
+        "fields": [],
+        "resources": [
+            {
+                **resource,
+                "metrics": [
+                    {"name": "physical_total", "values": [total]},
+                    {"name": "physical_free", "values": [free]},
+                    {"name": "logical_provisioned", "values": [provisioned]},
+                ],
+            }
+        ],
+    }
+
+
+def test_ec_pool_capacity_comes_from_the_metrics_service_in_bytes(ec_system, client):
+    gib = 1024**3
+    ec_system.post(ec_system.url(METRICS), json=metrics_answer(100 * gib, 50 * gib, 200 * gib))
+
+    capacity = client.pool_capacity(ec_system.POOL_ID)
+
+    assert capacity == PoolCapacity(total_kb=100 * GIB, free_kb=50 * GIB, provisioned_kb=200 * GIB)
+    assert ec_system.bodies(ec_system.url(METRICS)) == [
+        {
+            "resource_type": "storage_pool",
+            "ids": [ec_system.POOL_ID],
+            "metrics": ["physical_total", "physical_free", "logical_provisioned"],
+        }
+    ]
+    assert f"POST {STATISTICS}" not in ec_system.calls()
+
+
+def test_mirroring_pool_capacity_on_5x_keeps_selected_statistics(ec_system, client):
+    ec_system.post(ec_system.url(PD_BY_IDS), json=[{"id": ec_system.PD_ID, "genType": "Mirroring"}])
+    ec_system.post(ec_system.url(STATISTICS), json={ec_system.POOL_ID: CINDER_V3_STATISTICS})
+
+    assert client.pool_capacity(ec_system.POOL_ID).free_kb == 102417408
+    assert f"POST {METRICS}" not in ec_system.calls()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"resources": []},
+        {"resources": [{"metrics": [{"name": "physical_total", "values": [1]}]}]},
+        {"resources": [{"id": "another-pool", "metrics": []}]},
+        {"resources": "none"},
+        metrics_answer(-1, 0, 0),
+    ],
+)
+def test_malformed_metrics_raise_invalid_response(ec_system, client, answer):
+    ec_system.post(ec_system.url(METRICS), json=answer)
+
+    with pytest.raises(exceptions.InvalidResponse) as info:
+        client.pool_capacity(ec_system.POOL_ID)
+
+    assert info.value.path == METRICS
+
+
+def test_a_metrics_query_is_a_read_and_is_retried(ec_system, client, sleeps):
+    ec_system.post(
+        ec_system.url(METRICS),
+        [{"status_code": 503, "text": ""}, {"json": metrics_answer(1024, 1024, 0)}],
+    )
+
+    assert client.pool_capacity(ec_system.POOL_ID).total_kb == 1
+    assert len(sleeps) == 1
