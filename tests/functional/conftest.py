@@ -8,7 +8,7 @@ and ``.device_path(volume_id)``).  ``gateway_client`` is the project's
 certificate.  ``make_simulator`` builds other variants (another generation,
 delays, a fake clock); every simulator made is stopped after the test.  The
 simulators are of the generation ``SIO_SIMULATOR_API_VERSION`` names (3.5
-unless set; see ``generation.py``), so the whole suite runs at any of them.
+unless set; see ``tests/generation.py``), so the whole suite runs at any of them.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ __all__ = [
 
 class FlowTestCase(nova_support.NovaTestCase):
     """A nova test case with the two hosts in ``self.cloud``, configured for ``images_type=sio``,
-    on a simulator of the generation the suite runs at (``generation.py``)."""
+    on a simulator of the generation the suite runs at (``tests/generation.py``)."""
 
     IMAGE_SIZE_MB = 1024
     API_VERSION = API_VERSION  # the simulator's generation; a subclass may pin its own

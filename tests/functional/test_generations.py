@@ -1,7 +1,7 @@
 """A representative subset of the functional suite at every PowerFlex generation, in every run.
 
 The whole suite runs at one generation, the one ``SIO_SIMULATOR_API_VERSION``
-names (see ``generation.py``); this module runs at 3.5, 4.5 and 5.0 each
+names (see ``tests/generation.py``); this module runs at 3.5, 4.5 and 5.0 each
 time: the client's volume lifecycle and session handling, one instance's
 life through nova's driver (spawned from the image cache, resized and
 reverted, resized and confirmed, live-migrated, snapshotted to Glance,
