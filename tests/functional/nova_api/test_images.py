@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fixtures
 from device_io import read
+from generation import rounded_gb
 from nova.tests.fixtures import libvirt as fakelibvirt
 from sio_fixtures.glance import PATTERN, PATTERN_OFFSET, QCOW2_IMAGE_ID, RAW_IMAGE_ID
 from sio_fixtures.servers import MARK, MARK_OFFSET, SioServersTestBase
@@ -112,8 +113,10 @@ class RescueTest(SioServersTestBase):
 
         server = self._rescue_server(server)
 
+        # The rescue disk is the 64 MiB image's size, in the pool's steps (1 GiB on 5.x).
+        rescue_gb = rounded_gb(1, self.API_VERSION)
         self.assertEqual(
-            host, self.assert_disks(server, {"disk": 8, "disk.swap": 8, "disk.rescue": 8})
+            host, self.assert_disks(server, {"disk": 8, "disk.swap": 8, "disk.rescue": rescue_gb})
         )
         self.assert_image_data(server, "disk.rescue")
         self.assert_mark(server)
