@@ -37,6 +37,7 @@ class Problem(enum.Enum):
     UNUSED_IMAGE_CACHE = "unused image cache"
     SEVERAL_HOSTS = "mapped to several hosts"
     DISCONNECTED_SDC = "mapped to a disconnected SDC"
+    NVME_HOST = "mapped to an NVMe host"
 
 
 class Action(enum.Enum):
@@ -140,11 +141,26 @@ def _classify_one(
     if owned.kind is not naming.VolumeKind.DISK or owned.is_rescue:
         yield _leftover(owned, names, mapped)
         return
+    nvme_hosts = tuple(
+        sorted(
+            s for s in volume.mapped_sdc_ids if s in inventory.sdcs and not inventory.sdcs[s].is_sdc
+        )
+    )
+    if nvme_hosts:
+        yield Finding(
+            owned,
+            Problem.NVME_HOST,
+            Action.REPORT,
+            f"mapped to {', '.join(map(inventory.host, nvme_hosts))}: nova's hosts reach their "
+            "disks through their SDC, so someone else mapped this one there, and only they "
+            "know when it may be unmapped",
+        )
     disconnected = tuple(
         sorted(
             sdc_id
             for sdc_id in volume.mapped_sdc_ids
-            if sdc_id not in inventory.sdcs or not inventory.sdcs[sdc_id].connected
+            if sdc_id not in nvme_hosts
+            and (sdc_id not in inventory.sdcs or not inventory.sdcs[sdc_id].connected)
         )
     )
     if disconnected:
@@ -156,7 +172,7 @@ def _classify_one(
             "not connected to the MDM; the instance cannot be running there",
             disconnected,
         )
-    connected = sorted(volume.mapped_sdc_ids - set(disconnected))
+    connected = sorted(volume.mapped_sdc_ids - set(disconnected) - set(nvme_hosts))
     if len(connected) > 1:
         yield Finding(
             owned,

@@ -80,6 +80,8 @@ class Inventory:
         if sdc is None:
             return f"{sdc_id} (unknown SDC)"
         label = sdc.name or sdc.ip or sdc.id
+        if not sdc.is_sdc:  # 4.x and later: an NVMe host, which has no MDM connection state
+            return f"{label} (NVMe host)"
         return label if sdc.connected else f"{label} (disconnected)"
 
     def hosts(self, volume: Volume) -> list[str]:

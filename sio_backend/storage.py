@@ -207,12 +207,22 @@ class Storage:
                 "a previous tenant's data. Enable zero padding on the pool, or set "
                 "[scaleio] allow_non_padded_pools = True if you accept that risk."
             )
-        if not placement.thin and pool.data_layout == "FineGranularity":
-            raise exceptions.ConfigurationError(
-                f"The {where} uses fine granularity, which has no thick volumes. Use "
-                "thin provisioning (flavor disk:provisioning_type=thin or [scaleio] "
-                "default_provisioning_type = thin) or a medium-granularity pool."
-            )
+        if placement.thin:
+            return
+        # Thick volumes exist in medium-granularity pools only: not in fine-granularity
+        # ones, nor in 5.x's Erasure Coding pools, which the gateway would refuse with
+        # "Thick provisioned volumes are not supported" once the build is under way.
+        if pool.erasure_coded:
+            kind, instead = "Erasure Coding", "a mirroring pool"
+        elif pool.data_layout == "FineGranularity":
+            kind, instead = "fine granularity", "a medium-granularity pool"
+        else:
+            return
+        raise exceptions.ConfigurationError(
+            f"The {where} uses {kind}, which has no thick volumes. Use thin provisioning "
+            "(flavor disk:provisioning_type=thin or [scaleio] default_provisioning_type = "
+            f"thin) or {instead}."
+        )
 
     def reads_zeros(self, volume: Volume) -> bool:
         """True when unwritten blocks of the volume are guaranteed to read as zero."""

@@ -529,12 +529,14 @@ class Cloud:
 
 
 class CloudFixture(fixtures.Fixture):
-    """Starts the simulator and both hosts; stops everything on cleanup."""
+    """Starts the simulator (of the PowerFlex generation ``api_version`` names)
+    and both hosts; stops everything on cleanup."""
 
-    def __init__(self, tmp: Path, image_size_mb: int = 1024) -> None:
+    def __init__(self, tmp: Path, image_size_mb: int = 1024, *, api_version: str = "3.5") -> None:
         super().__init__()
         self.tmp = tmp
         self.image_size_mb = image_size_mb
+        self.api_version = api_version
 
     def _setUp(self) -> None:
         self.useFixture(nova_fixtures.LibvirtFixture())
@@ -544,7 +546,9 @@ class CloudFixture(fixtures.Fixture):
         # Privileged helpers run in this (root) process, as nova's PrivsepFixture does.
         for context in (nova.privsep.sys_admin_pctxt, privileged.sys_admin_pctxt):
             self.useFixture(fixtures.MockPatchObject(context, "client_mode", False))
-        simulator = Simulator(self.tmp / "simulator", tls=True, migration_delay=0.05)
+        simulator = Simulator(
+            self.tmp / "simulator", tls=True, migration_delay=0.05, api_version=self.api_version
+        )
         simulator.start()
         self.addCleanup(simulator.stop)
         image = make_image(self.tmp / "cirros.qcow2", self.image_size_mb)

@@ -40,6 +40,7 @@ from sio_backend.demo.cloud import (
     configure,
     make_flavor,
 )
+from sio_backend.simulator.generations import generation
 
 MARKER = b"written by sio-backend demo\n".ljust(4096, b".")
 MARKER_OFFSET = 64 * units.Mi
@@ -120,14 +121,15 @@ def _qcow2_holds(image: Path, checks: dict[int, bytes]) -> bool:
 class _Nova(fixtures.Fixture):
     """nova.conf for both hosts (images_type = sio on the simulator's pd1/sp1), no Neutron."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, provisioning: str) -> None:
         super().__init__()
         self.tmp = tmp
+        self.provisioning = provisioning
 
     def _setUp(self) -> None:
         objects.register_all()
         conf = self.useFixture(nova_fixtures.ConfFixture(CONF))  # nova's defaults, no files
-        configure(conf.config, self.tmp, provisioning="thick")
+        configure(conf.config, self.tmp, provisioning=self.provisioning)
         # qcow2 uploads only the data written, not the 16 GiB of the root disk.
         conf.config(snapshot_image_format="qcow2", group="libvirt")
         os_brick.setup(CONF)  # after lock_path, which it takes its own from
@@ -149,9 +151,12 @@ class Listener(Protocol):
 class Demo:
     """Runs the steps in order, stopping at the first that fails."""
 
-    def __init__(self, tmp: Path, image_size_mb: int, listener: Listener) -> None:
+    def __init__(
+        self, tmp: Path, image_size_mb: int, listener: Listener, api_version: str = "3.5"
+    ) -> None:
         self.tmp = tmp
         self.image_size_mb = image_size_mb
+        self.api_version = api_version
         self.listener = listener
         self.report = DemoReport(state_dir=str(tmp))
         self.cloud: Cloud | None = None
@@ -162,10 +167,15 @@ class Demo:
 
     def steps(self, stack: fixtures.Fixture) -> list[tuple[str, Callable[[], str]]]:
         def start() -> str:
-            stack.useFixture(_Nova(self.tmp))
-            self.cloud = stack.useFixture(CloudFixture(self.tmp, self.image_size_mb)).cloud
+            # Thick disks, except on 5.x, whose Erasure Coding pools have thin ones only.
+            thin = generation(self.api_version).erasure_coding
+            stack.useFixture(_Nova(self.tmp, "thin" if thin else "thick"))
+            cloud = CloudFixture(self.tmp, self.image_size_mb, api_version=self.api_version)
+            self.cloud = stack.useFixture(cloud).cloud
             sim = self.cloud.simulator
-            return f"{sim.url} (TLS, CA {sim.ca_path}); SDCs host1, host2"
+            return (
+                f"{sim.url} (PowerFlex {sim.api_version}, TLS, CA {sim.ca_path}); SDCs host1, host2"
+            )
 
         def spawn() -> str:
             flavor = make_flavor("m1.demo", root_gb=8, ephemeral_gb=8, swap=8192)
@@ -345,6 +355,9 @@ def state_directory(keep: bool) -> Iterator[Path]:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def run(image_size_mb: int, keep: bool, listener: Listener) -> DemoReport:
+def run(
+    image_size_mb: int, keep: bool, listener: Listener, *, api_version: str = "3.5"
+) -> DemoReport:
+    """The demo against a simulator of the generation ``api_version`` names."""
     with state_directory(keep) as tmp:
-        return Demo(tmp, image_size_mb, listener).run()
+        return Demo(tmp, image_size_mb, listener, api_version).run()

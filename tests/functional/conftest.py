@@ -5,8 +5,10 @@ on, a temporary state dir and two hosts, ``host1`` and ``host2``
 (``simulator.sdcs["host1"]`` has ``.id``, ``.guid``, ``.ip``, ``.by_id_dir``
 and ``.device_path(volume_id)``).  ``gateway_client`` is the project's
 :class:`~sio_backend.gateway.GatewayClient` verifying the simulator's
-certificate.  ``make_simulator`` builds other variants (4.x, delays, a fake
-clock); every simulator made is stopped after the test.
+certificate.  ``make_simulator`` builds other variants (another generation,
+delays, a fake clock); every simulator made is stopped after the test.  The
+simulators are of the generation ``SIO_SIMULATOR_API_VERSION`` names (3.5
+unless set; see ``tests/generation.py``), so the whole suite runs at any of them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from generation import API_VERSION
 from oslo_config import cfg
 from oslo_config import fixture as config_fixture
 from secret_log_guard import guard_every_test  # noqa: F401 - autouse fixture
@@ -31,6 +34,7 @@ def make_simulator(tmp_path: Path) -> Iterator[Callable[..., Simulator]]:
 
     def make(**options: Any) -> Simulator:
         options.setdefault("tls", True)
+        options.setdefault("api_version", API_VERSION)
         options.setdefault("migration_delay", 0.2)
         simulator = Simulator(tmp_path / f"simulator-{len(started)}", **options)
         started.append(simulator)

@@ -41,11 +41,19 @@ from sio_backend import exceptions
 MiB = units.Mi
 MARK = b"fault matrix marker".ljust(4096, b".")
 MARK_AT = 100 * MiB
-# Not a step of any flow: the session's own calls, and the re-read of this
+# Not a step of any flow: the session's own calls (either login), and the re-read of this
 # host's SDC, which comes whenever the last reading is SDC_RECHECK_S old and
 # so in some runs and not others (tests/functional/test_storage_sdc.py
 # injects faults there).
-SKIPPED_ROUTES = {"/api/login", "/api/version", "/api/logout", "/api/instances/Sdc::{id}"}
+SKIPPED_ROUTES = {
+    "/api/login",
+    "/api/version",
+    "/api/logout",
+    "/rest/auth/login",  # OAuth, from 4.x on
+    "/rest/auth/update-token",
+    "/rest/auth/logout",
+    "/api/instances/Sdc::{id}",
+}
 KINDS = ("error", "drop", "expired", "restart")
 
 

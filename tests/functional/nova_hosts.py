@@ -11,6 +11,7 @@ from pathlib import Path
 
 import fixtures
 import nova_support
+from generation import API_VERSION
 
 from sio_backend.demo.cloud import (
     CONF,
@@ -43,12 +44,16 @@ __all__ = [
 
 
 class FlowTestCase(nova_support.NovaTestCase):
-    """A nova test case with the two hosts in ``self.cloud``, configured for ``images_type=sio``."""
+    """A nova test case with the two hosts in ``self.cloud``, configured for ``images_type=sio``,
+    on a simulator of the generation the suite runs at (``tests/generation.py``)."""
 
     IMAGE_SIZE_MB = 1024
+    API_VERSION = API_VERSION  # the simulator's generation; a subclass may pin its own
 
     def setUp(self) -> None:
         super().setUp()
         tmp = Path(self.useFixture(fixtures.TempDir()).path)
         configure(self.flags, tmp)
-        self.cloud = self.useFixture(CloudFixture(tmp, image_size_mb=self.IMAGE_SIZE_MB)).cloud
+        self.cloud = self.useFixture(
+            CloudFixture(tmp, image_size_mb=self.IMAGE_SIZE_MB, api_version=self.API_VERSION)
+        ).cloud

@@ -6,7 +6,12 @@ from pathlib import Path
 
 
 def write_nova_conf(path: Path, simulator, *, guid: str, **overrides: object) -> Path:
-    """A nova.conf-style file for this simulator; ``None`` drops an option."""
+    """A nova.conf-style file for this simulator; ``None`` drops an option.
+
+    Thin disks by default on 5.x, as its operators must set: its Erasure
+    Coding pools have no thick volumes, and thick is the option's default.
+    """
+    ec = simulator.generation.erasure_coding
     scaleio = {
         "rest_server_ip": simulator.host,
         "rest_server_port": simulator.port,
@@ -18,6 +23,7 @@ def write_nova_conf(path: Path, simulator, *, guid: str, **overrides: object) ->
         "default_storage_pool_name": "sp1",
         "installation_identifier": "func",
         "default_sdcguid": guid,
+        "default_provisioning_type": "thin" if ec else None,
         **overrides,
     }
     lines = ["[DEFAULT]", "", "[libvirt]", "images_type = sio", "", "[scaleio]"]

@@ -11,6 +11,15 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from device_io import read, write
 from fake_clock import FakeClock
+from generation import (
+    GENERATION,
+    default_hosts,
+    login_route,
+    map_verb,
+    renewals,
+    rounded_gb,
+    snapshot_verb,
+)
 from oslo_config import cfg
 
 from sio_backend import conf as sio_conf
@@ -19,7 +28,9 @@ from sio_backend.gateway import GatewayClient
 from sio_backend.simulator import Simulator
 
 GIB_KB = 1024 * 1024
-LOGIN = ("GET", "/api/login")
+LOGIN = login_route()
+EC = GENERATION.erasure_coding  # 5.x: Erasure Coding pools, thin volumes only
+HOSTS = ("host1", "host2")
 
 
 def pool(client: GatewayClient) -> str:
@@ -28,14 +39,14 @@ def pool(client: GatewayClient) -> str:
 
 # ------------------------------------------------------------------- system
 def test_version_system_and_lookups(simulator: Simulator, gateway_client: GatewayClient) -> None:
-    assert gateway_client.api_version() == "3.5"
+    assert gateway_client.api_version() == simulator.api_version
     assert gateway_client.system_id() == simulator.system_id
     pd_id = gateway_client.protection_domain_id("pd1")
     pool_id = pool(gateway_client)
     assert pool_id == simulator.state.storage_pool_id_by_name(pd_id, "sp1")
     simulator.reset_log()
     assert pool(gateway_client) == pool_id
-    assert gateway_client.api_version() == "3.5"
+    assert gateway_client.api_version() == simulator.api_version
     assert simulator.call_counts() == {}  # cached
     with pytest.raises(exceptions.NotFound):
         gateway_client.protection_domain_id("nope")
@@ -44,35 +55,44 @@ def test_version_system_and_lookups(simulator: Simulator, gateway_client: Gatewa
 
 
 def test_storage_pool_properties(simulator: Simulator, gateway_client: GatewayClient) -> None:
+    # 5.x has Erasure Coding pools only; 3.x and 4.x Medium and Fine Granularity ones.
+    default_layout, other_layout = (
+        ("ErasureCoding",) * 2 if EC else ("MediumGranularity", "FineGranularity")
+    )
     simulator.add_storage_pool(
-        "pd1", "fg", data_layout="FineGranularity", zero_padding=False, capacity_gb=512
+        "pd1", "fg", data_layout=other_layout, zero_padding=False, capacity_gb=512
     )
     default = gateway_client.get_storage_pool(pool(gateway_client))
     assert (default.name, default.zero_padding, default.data_layout) == (
         "sp1",
         True,
-        "MediumGranularity",
+        default_layout,
     )
+    assert (default.erasure_coded, default.size_granularity_gb) == (EC, 1 if EC else 8)
     fine = gateway_client.get_storage_pool(gateway_client.storage_pool_id("pd1", "fg"))
-    assert (fine.zero_padding, fine.data_layout) == (False, "FineGranularity")
+    assert (fine.zero_padding, fine.data_layout) == (False, other_layout)
     assert fine.protection_domain_id == gateway_client.protection_domain_id("pd1")
     with pytest.raises(exceptions.NotFound):
         gateway_client.get_storage_pool("0123456789abcdef")
 
 
 def test_pool_capacity_moves_with_volumes(gateway_client: GatewayClient) -> None:
+    """A thick volume takes its whole size from the free space; 5.x's Erasure
+    Coding pools have thin volumes only, which take none until written."""
     pool_id = pool(gateway_client)
     empty = gateway_client.pool_capacity(pool_id)
     assert (empty.total_kb, empty.free_kb, empty.provisioned_kb) == (10240 * GIB_KB,) * 2 + (0,)
-    thick = gateway_client.create_volume("thick", pool_id, 16, thin=False)
+    big = gateway_client.create_volume("big", pool_id, 16, thin=EC)
     gateway_client.create_volume("thin", pool_id, 8, thin=True)
     used = gateway_client.pool_capacity(pool_id)
     assert used.total_kb == empty.total_kb
-    assert used.free_kb == empty.free_kb - 16 * GIB_KB
+    assert used.free_kb == empty.free_kb - (0 if EC else 16 * GIB_KB)
     assert used.provisioned_kb == 24 * GIB_KB
-    gateway_client.extend_volume(thick.id, 24)
-    assert gateway_client.pool_capacity(pool_id).free_kb == empty.free_kb - 24 * GIB_KB
-    gateway_client.remove_volume(thick.id)
+    gateway_client.extend_volume(big.id, 24)
+    grown = gateway_client.pool_capacity(pool_id)
+    assert grown.free_kb == empty.free_kb - (0 if EC else 24 * GIB_KB)
+    assert grown.provisioned_kb == 32 * GIB_KB
+    gateway_client.remove_volume(big.id)
     assert gateway_client.pool_capacity(pool_id).free_kb == empty.free_kb
 
 
@@ -94,8 +114,8 @@ def test_create_get_find_rename(gateway_client: GatewayClient) -> None:
     volume = gateway_client.create_volume("oLHC0+T1SmuMfZ6PemtcTQ==", pool_id, 10, thin=True)
     assert (volume.name, volume.size_kb, volume.size_gb, volume.thin) == (
         "oLHC0+T1SmuMfZ6PemtcTQ==",
-        16 * GIB_KB,
-        16,
+        rounded_gb(10) * GIB_KB,
+        rounded_gb(10),
         True,
     )
     assert (volume.pool_id, volume.volume_type, volume.ancestor_id) == (
@@ -138,16 +158,17 @@ def test_rename_to_a_taken_name(gateway_client: GatewayClient) -> None:
 def test_extend_rounds_up_and_never_shrinks(
     simulator: Simulator, gateway_client: GatewayClient
 ) -> None:
+    grown = rounded_gb(9)  # 16 GiB in 8 GiB steps, 9 in 1 GiB steps (5.x)
     volume = gateway_client.create_volume("grow", pool(gateway_client), 8, thin=True)
-    assert gateway_client.extend_volume(volume.id, 9).size_gb == 16
+    assert gateway_client.extend_volume(volume.id, 9).size_gb == grown
     simulator.reset_log()
-    assert gateway_client.extend_volume(volume.id, 16).size_gb == 16
+    assert gateway_client.extend_volume(volume.id, grown).size_gb == grown
     assert ("POST", "/api/instances/Volume::{id}/action/setVolumeSize") not in (
         simulator.call_counts()
     )
     with pytest.raises(exceptions.ShrinkNotAllowed):
         gateway_client.extend_volume(volume.id, 8)
-    assert simulator.devices.data_path(volume.id).stat().st_size == 16 * GIB_KB * 1024
+    assert simulator.devices.data_path(volume.id).stat().st_size == grown * GIB_KB * 1024
 
 
 def test_remove_unmaps_first_and_is_idempotent(
@@ -221,7 +242,11 @@ def test_sdc_limits_read_back(simulator: Simulator, gateway_client: GatewayClien
 # --------------------------------------------------------------------- SDCs
 def test_sdc_lookups(simulator: Simulator, gateway_client: GatewayClient) -> None:
     host1, host2 = simulator.sdcs["host1"], simulator.sdcs["host2"]
-    sdcs = gateway_client.list_sdcs()
+    listed = gateway_client.list_sdcs()
+    # From 4.x on the listing also holds the NVMe host every simulator has, nvme1.
+    nvme_hosts = [(s.name, s.guid, s.ip, s.host_type) for s in listed if s.name not in HOSTS]
+    assert nvme_hosts == [(name, None, None, "NVMeHost") for name in default_hosts()]
+    sdcs = [s for s in listed if s.name in HOSTS]
     assert [(s.id, s.guid, s.ip, s.name, s.connected) for s in sdcs] == [
         (host1.id, host1.guid, host1.ip, "host1", True),
         (host2.id, host2.guid, host2.ip, "host2", True),
@@ -240,7 +265,12 @@ def test_sdc_lookups(simulator: Simulator, gateway_client: GatewayClient) -> Non
 
 
 # --------------------------------------------------- snapshots and V-Trees
-def test_snapshot_revert_and_limit(simulator: Simulator, gateway_client: GatewayClient) -> None:
+def test_snapshot_revert_and_limit(
+    make_simulator: Callable[..., Simulator], make_client: Callable[..., GatewayClient]
+) -> None:
+    # 126 snapshots per V-Tree as on 3.x and 4.x (5.x allows 1022: the same rule, slower to fill).
+    simulator = make_simulator(max_snapshots_per_vtree=126)
+    gateway_client = make_client(simulator)
     host1 = simulator.sdcs["host1"]
     volume = gateway_client.create_volume("base", pool(gateway_client), 8, thin=True)
     gateway_client.map_volume(volume.id, host1.id)
@@ -272,10 +302,12 @@ def test_migrate_vtree_waits_until_done(
 ) -> None:
     simulator.add_storage_pool("pd1", "sp2")
     destination = gateway_client.storage_pool_id("pd1", "sp2")
-    volume = gateway_client.create_volume("mover", pool(gateway_client), 8, thin=False)
+    # Thick to thin, where thick volumes exist (not in 5.x's Erasure Coding pools).
+    volume = gateway_client.create_volume("mover", pool(gateway_client), 8, thin=EC)
     snapshot_id = gateway_client.snapshot_volume(volume.id, "mover-snap")
+    conversion = "NoConversion" if EC else "ThickToThin"
     gateway_client.migrate_vtree(
-        volume.id, destination, conversion="ThickToThin", poll_interval=0.05, timeout=10
+        volume.id, destination, conversion=conversion, poll_interval=0.05, timeout=10
     )
     moved = gateway_client.get_volume(volume.id)
     assert (moved.pool_id, moved.volume_type) == (destination, "ThinProvisioned")
@@ -357,9 +389,9 @@ def test_expired_tokens_are_renewed_transparently(
     for fault in (simulator.faults.expire_tokens, simulator.faults.restart):
         simulator.reset_log()
         fault()
-        assert len(gateway_client.list_sdcs()) == 2
+        assert len(gateway_client.list_sdcs()) == 2 + len(default_hosts())
         counts = simulator.call_counts()
-        assert counts[LOGIN] == 1
+        assert counts[LOGIN] == 1  # after an OAuth refresh the gateway refused too
         assert counts[("GET", "/api/types/Sdc/instances")] == 2
 
 
@@ -371,8 +403,8 @@ def test_idle_expiry_on_the_gateway_clock(
     client = make_client(sim)
     client.list_sdcs()
     gateway_clock.advance(601)
-    assert len(client.list_sdcs()) == 2
-    assert sim.call_counts()[LOGIN] == 2
+    assert len(client.list_sdcs()) == 2 + len(default_hosts())
+    assert renewals(sim.call_counts()) == 2  # two logins, or (OAuth) a login and a refresh
 
 
 def test_client_renews_before_the_gateway_expires(
@@ -384,10 +416,12 @@ def test_client_renews_before_the_gateway_expires(
     client.list_sdcs()
     shared_clock.advance(580)
     client.list_sdcs()
-    # Renewed before the gateway's 10 minute limit: no request was refused.
-    assert [entry.status for entry in sim.request_log if entry.status != 200] == [404]
-    assert sim.request_log[0].path == "/rest/auth/login"  # the 3.5 gateway has no OAuth
-    assert sim.call_counts()[LOGIN] == 2
+    # Renewed before the gateway's limit (10 minutes; OAuth: the access token's
+    # expires_in): no request was refused, but a 3.x gateway's 404 to OAuth.
+    refused = [entry.status for entry in sim.request_log if entry.status != 200]
+    assert refused == ([] if GENERATION.manager else [404])
+    assert sim.request_log[0].path == "/rest/auth/login"
+    assert renewals(sim.call_counts()) == 2
 
 
 def test_dropped_answer_after_create_adopts_the_volume(
@@ -407,7 +441,7 @@ def test_dropped_answers_after_map_unmap_and_remove(
     host1 = simulator.sdcs["host1"]
     volume = gateway_client.create_volume("v", pool(gateway_client), 8, thin=True)
     for verb, call in [
-        ("addMappedSdc", lambda: gateway_client.map_volume(volume.id, host1.id)),
+        (map_verb(), lambda: gateway_client.map_volume(volume.id, host1.id)),
         ("removeMappedSdc", lambda: gateway_client.unmap_volume(volume.id, host1.id)),
         ("setVolumeSize", lambda: gateway_client.extend_volume(volume.id, 16)),
         ("setVolumeName", lambda: gateway_client.rename_volume(volume.id, "w")),
@@ -423,9 +457,10 @@ def test_dropped_answer_after_snapshot_adopts_it(
     simulator: Simulator, gateway_client: GatewayClient
 ) -> None:
     volume = gateway_client.create_volume("v", pool(gateway_client), 8, thin=True)
-    simulator.faults.drop_connection(path="snapshotVolumes")
+    simulator.faults.drop_connection(path=snapshot_verb())
     snapshot_id = gateway_client.snapshot_volume(volume.id, "v-snap")
     assert simulator.state.volume(snapshot_id).ancestor_id == volume.id
+    assert [e.fault for e in simulator.request_log if e.fault] == ["drop"]
 
 
 def test_a_read_survives_a_dropped_connection(
@@ -473,7 +508,9 @@ def test_shared_client_under_concurrency_logs_in_once(
     with ThreadPoolExecutor(max_workers=20) as workers:
         list(workers.map(lifecycle, range(40), timeout=60))
     assert simulator.state.volumes() == []
-    assert 2 <= simulator.call_counts()[LOGIN] <= 3
+    # Logged in once, then renewed once for all the threads (OAuth: a refresh
+    # the gateway refused as well, then a login).
+    assert 2 <= renewals(simulator.call_counts()) <= 3
 
 
 # -------------------------------------------------------------------- 4.x

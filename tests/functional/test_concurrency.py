@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import pytest
 import test_imagebackend_create as create_tests
+from generation import THICK_VOLUMES
 
 from sio_backend import exceptions, image_cache, naming
 from sio_backend.demo import nova_disks
@@ -36,7 +37,8 @@ qcow2_image = create_tests.qcow2_image
 
 IMAGE_ID = "0c8a3a52-5d5e-4b8e-9d53-2f1a7b6c9e01"
 WORKERS = 50
-THICK = DiskPlacement("pd1", "sp1", thin=False)
+# Thick where the pool has thick volumes (not on 5.x's Erasure Coding pools).
+PLACEMENT = DiskPlacement("pd1", "sp1", thin=not THICK_VOLUMES)
 JOIN_TIMEOUT_S = 120
 GiB = 1024**3
 
@@ -222,7 +224,7 @@ class Running(threading.Thread):
 
 def new_volume(host: Storage):
     name = naming.disk_volume_name(IID, str(uuid.uuid4()), "disk")
-    return host.create(name, THICK, 8 * GiB)
+    return host.create(name, PLACEMENT, 8 * GiB)
 
 
 def state(simulator, volume_id: str) -> tuple[bool, set[str], set[str]]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
+from generation import API_VERSION
 
 from sio_backend.cmd import main
-from sio_backend.demo import domain_xml
+from sio_backend.demo import domain_xml, scenario
 
 STEPS = (
     "start the simulator",
@@ -22,6 +24,12 @@ STEPS = (
     "delete",
     "sio-backend audit",
 )
+
+
+@pytest.fixture(autouse=True)
+def at_the_suites_generation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo against a simulator of the generation the suite runs at."""
+    monkeypatch.setattr(scenario, "run", functools.partial(scenario.run, api_version=API_VERSION))
 
 
 def test_demo_runs_every_step_and_leaks_nothing(capsys: pytest.CaptureFixture[str]) -> None:

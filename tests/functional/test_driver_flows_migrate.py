@@ -15,6 +15,7 @@ from unittest import mock
 
 import fixtures
 from device_io import read, write
+from generation import map_verb, rounded_gb
 from nova.compute import manager as compute_manager
 from nova.compute import provider_tree, task_states
 from nova.tests.fixtures import libvirt as fakelibvirt
@@ -256,7 +257,7 @@ class LiveMigrationTestCase(FlowTestCase):
         cloud = self.cloud
         self.check(shared_path=False)
         local = cloud.volumes()[cloud.volume_name(self.instance, "disk.local")]
-        cloud.simulator.faults.fail_next(method="POST", path=f"{local.id}.*addMappedSdc")
+        cloud.simulator.faults.fail_next(method="POST", path=f"{local.id}.*{map_verb()}")
         self.assertRaises(exceptions.GatewayError, self.migration.pre_live_migration)
         self.assert_mapped({"host1"})
         self.migration.rollback(pre_live_migration_failed=True)
@@ -284,7 +285,8 @@ class ConfigDriveTestCase(FlowTestCase):
         instance = cloud.spawn(cloud.new_instance(config_drive=True))
         config = cloud.volume_name(instance, "disk.config")
         root = cloud.volume_name(instance, "disk")
-        cloud.assert_state(instance, {root: (8, {"host1"}), config: (8, {"host1"})})
+        size = rounded_gb(1)  # the 1 MiB drive in the pool's steps: 8 GiB, or 1 on 5.x
+        cloud.assert_state(instance, {root: (8, {"host1"}), config: (size, {"host1"})})
         cloud.assert_no_leaks(instance)
         self.assert_config_drive_on(instance, "host1")
         local_copy = cloud.tmp / "host1" / "instances" / instance.uuid / "disk.config"
@@ -294,11 +296,11 @@ class ConfigDriveTestCase(FlowTestCase):
         migration.check(shared_path=False)
         migration.pre_live_migration()
         cloud.assert_state(
-            instance, {root: (8, {"host1", "host2"}), config: (8, {"host1", "host2"})}
+            instance, {root: (8, {"host1", "host2"}), config: (size, {"host1", "host2"})}
         )
         migration.migrate_domain()
         migration.post_live_migration()
-        cloud.assert_state(instance, {root: (8, {"host2"}), config: (8, {"host2"})})
+        cloud.assert_state(instance, {root: (8, {"host2"}), config: (size, {"host2"})})
         cloud.assert_no_leaks(instance)
         self.assert_config_drive_on(instance, "host2")
 
@@ -330,10 +332,10 @@ class EvacuationTestCase(FlowTestCase):
         actions = [
             entry.path.rsplit("/", 1)[-1]
             for entry in cloud.simulator.request_log
-            if entry.path.endswith(("/action/addMappedSdc", "/action/removeMappedSdc"))
+            if entry.path.endswith((f"/action/{map_verb()}", "/action/removeMappedSdc"))
         ]
         # host1 is cut off before host2 maps the disk.
-        self.assertEqual(["removeMappedSdc", "addMappedSdc"], actions)
+        self.assertEqual(["removeMappedSdc", map_verb()], actions)
         device = cloud.device(instance, host="host2")
         self.assertEqual(PATTERN, read(device, 4 * MiB, len(PATTERN)))
         self.assertEqual(MARK, read(device, MARK_AT, len(MARK)))

@@ -16,6 +16,7 @@ from unittest import mock
 
 import nova.conf
 from device_io import read, write
+from generation import PROVISIONING, THICK_VOLUMES, rounded_gb
 from nova import objects
 from nova.compute import task_states, vm_states
 from nova.virt.libvirt import driver as libvirt_driver
@@ -338,9 +339,10 @@ class MoveFlowTestCase(FlowTestCase):
         instance.vm_state, instance.task_state = vm_states.ACTIVE, None
 
     def rescued_instance(self, rescue_disks=("disk.rescue",), **rescue_image_props):
-        """A thick-provisioned instance, rescued; its root carries MARK."""
+        """A thick-provisioned instance (thin on 5.x, which has no thick
+        volumes), rescued; its root carries MARK."""
         cloud = self.cloud
-        flavor = make_flavor(swap=8192, **{"disk:provisioning_type": "thick"})
+        flavor = make_flavor(swap=8192, **{"disk:provisioning_type": PROVISIONING})
         instance = cloud.spawn(cloud.new_instance(flavor))
         write(cloud.device(instance), 0, MARK)
         block_device_info = {
@@ -354,7 +356,8 @@ class MoveFlowTestCase(FlowTestCase):
         volumes = cloud.volumes()
         for name in rescue:
             self.assertEqual("ThinProvisioned", volumes[name].volume_type)
-        self.assertEqual("ThickProvisioned", volumes[self.name(instance)].volume_type)
+        root_type = "ThickProvisioned" if THICK_VOLUMES else "ThinProvisioned"
+        self.assertEqual(root_type, volumes[self.name(instance)].volume_type)
         self.assertTrue(cloud.domain_running(instance, "host1"))
         self.assertEqual(
             PATTERN, read(cloud.device(instance, "disk.rescue"), 4 * MiB, len(PATTERN))
@@ -365,7 +368,11 @@ class MoveFlowTestCase(FlowTestCase):
                 self.name(instance): (8, {"host1"}),
                 self.name(instance, "disk.swap"): (8, {"host1"}),
             }
-            | dict.fromkeys(rescue, (8, {"host1"})),
+            # Sized from the 1 GiB image (disk.rescue) or the 8 GiB swap (disk.swap.rescue).
+            | {
+                self.name(instance, disk): (8 if "swap" in disk else rounded_gb(1), {"host1"})
+                for disk in rescue_disks
+            },
         )
         return instance
 

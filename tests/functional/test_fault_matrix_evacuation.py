@@ -9,6 +9,7 @@ destination has mapped them (the fence comes first).
 from __future__ import annotations
 
 from fault_matrix import Flow, MatrixTestCase
+from generation import map_verb
 from nova.compute import vm_states
 
 from sio_backend import exceptions
@@ -114,7 +115,7 @@ class EvacuationMatrixTestCase(MatrixTestCase):
         # failed) and the user hard-reboots the instance there.
         cloud = self.cloud
         instance = self.spawned()
-        cloud.simulator.faults.fail_next(method="POST", path=r".*/action/addMappedSdc")
+        cloud.simulator.faults.fail_next(method="POST", path=rf".*/action/{map_verb()}")
         self.assertRaises(exceptions.GatewayError, cloud.evacuate, instance, "host1", "host2")
         instance.vm_state, instance.task_state = vm_states.ERROR, None
         self.assert_disks_kept(instance)

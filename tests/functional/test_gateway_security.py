@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import trustme
+from generation import tokens_per_login
 from oslo_config import cfg
 
 from sio_backend import conf as sio_conf
@@ -105,7 +106,7 @@ def test_password_file_logs_in(
     finally:
         client.close()
 
-    assert len(simulator.sessions.issued_tokens()) == 1
+    assert len(simulator.sessions.issued_tokens()) == tokens_per_login()  # one login
     # The guard of this test also checks FILE_PASSWORD: it is the simulator's.
     assert FILE_PASSWORD not in caplog.text
 

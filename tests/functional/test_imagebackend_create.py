@@ -18,6 +18,7 @@ import nova.conf
 import nova.privsep
 import pytest
 from device_io import read, write
+from generation import PROVISIONING, THICK_VOLUMES, rounded_gb
 from nova import exception, objects
 from nova.virt.libvirt import driver as libvirt_driver
 from oslo_config import fixture as config_fixture
@@ -41,7 +42,7 @@ def nova_conf(tmp_path: Path):
     fixture = config_fixture.Config(CONF)
     fixture.setUp()
     fixture.config(instances_path=str(tmp_path / "instances"), host="host1")
-    configure(fixture.config, tmp_path, installation_id=IID, provisioning="thick")
+    configure(fixture.config, tmp_path, installation_id=IID, provisioning=PROVISIONING)
     yield fixture
     fixture.cleanUp()
 
@@ -113,7 +114,7 @@ def test_root_disk_from_qcow2_image(hosts, simulator, qcow2_image):
     )
     volume = volume_of(hosts["host1"], image)
     assert volume.size_kb * units.Ki == 8 * GiB
-    assert not volume.thin
+    assert volume.thin is not THICK_VOLUMES
     assert volume.mapped_sdc_ids == {simulator.sdcs["host1"].id}
     assert image.path == str(simulator.sdcs["host1"].device_path(volume.id))
     # Byte for byte: the image's data, then zeros up to the end of the volume.
@@ -130,7 +131,7 @@ def test_root_gb_zero_and_rescue_are_sized_from_the_image_and_thin(hosts, qcow2_
         image = ScaleIOImage(instance=instance, disk_name=disk_name)
         image.cache(fetch_func=copy_fetch(qcow2_image), filename="image-1", size=None)
         volume = volume_of(hosts["host1"], image)
-        assert volume.size_kb * units.Ki == 8 * GiB
+        assert volume.size_kb * units.Ki == rounded_gb(1) * GiB  # the 1 GiB image
         assert volume.thin
         assert read(image.path, 4 * units.Mi, units.Mi) == PATTERN
 
@@ -190,9 +191,13 @@ def test_existing_volume_is_mapped_on_another_host_and_grown(
     assert read(image.path, 4 * units.Mi, units.Mi) == PATTERN
 
 
-def test_flavor_size_not_multiple_of_8_aborts_the_build(hosts, qcow2_image):
+def test_flavor_size_off_the_pools_step_aborts_the_build(hosts, qcow2_image):
     instance = make_instance(root_gb=10)
     image = ScaleIOImage(instance=instance, disk_name="disk")
+    if rounded_gb(10) == 10:  # 5.x Erasure Coding: 1 GiB steps, 10 GiB is a size
+        image.cache(fetch_func=copy_fetch(qcow2_image), filename="image-1", size=10 * GiB)
+        assert volume_of(hosts["host1"], image).size_kb * units.Ki == 10 * GiB
+        return
     with pytest.raises(exception.InvalidInput) as err:
         image.cache(fetch_func=copy_fetch(qcow2_image), filename="image-1", size=10 * GiB)
     message = str(err.value)
@@ -206,7 +211,7 @@ def test_round_up_policy(hosts, qcow2_image, nova_conf):
     nova_conf.config(disk_size_policy="round_up", group="scaleio")
     image = ScaleIOImage(instance=make_instance(root_gb=10), disk_name="disk")
     image.cache(fetch_func=copy_fetch(qcow2_image), filename="image-1", size=10 * GiB)
-    assert volume_of(hosts["host1"], image).size_kb * units.Ki == 16 * GiB
+    assert volume_of(hosts["host1"], image).size_kb * units.Ki == rounded_gb(10) * GiB
 
 
 def test_failed_import_removes_the_volume_it_created(hosts, simulator, tmp_path):

@@ -250,3 +250,34 @@ def test_audit_with_nothing_to_report_exits_0(run, system):
 
     assert status == 0
     assert out.splitlines()[0].split()[0] == "Name"
+
+
+@pytest.mark.parametrize("api_version", ["4.5", "5.0"])
+def test_a_disk_mapped_to_an_nvme_host_is_reported_never_unmapped(
+    api_version, make_simulator, make_client, tmp_path, capsys
+):
+    """nova's hosts reach volumes through their SDC; an NVMe host (4.x and
+    later) holds a mapping someone made by hand, and has no MDM connection
+    state to call it disconnected by."""
+    sim = make_simulator(api_version=api_version)
+    client = make_client(sim)
+    (nvme,) = [s for s in client.list_sdcs() if not s.is_sdc]
+    name = disk(LIVE, "disk")
+    volume = client.create_volume(name, client.storage_pool_id("pd1", "sp1"), 8, thin=True)
+    client.map_volume(volume.id, sim.sdcs["host1"].id)
+    client.map_volume(volume.id, nvme.id)
+    conf = write_nova_conf(tmp_path / "nova.conf", sim, guid=sim.sdcs["host1"].guid)
+    argv = ["--config-file", str(conf), "-f", "json"]
+
+    assert main(["volumes", *argv]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["hosts"] == ["host1", "nvme1 (NVMe host)"]
+    status = main(["audit", *argv, "--instance", LIVE, "--fix", "--yes"])
+    document = json.loads(capsys.readouterr().out)
+
+    assert status == 1
+    (finding,) = document["findings"]
+    assert (finding["problem"], finding["action"]) == ("mapped to an NVMe host", "report only")
+    assert "nvme1 (NVMe host)" in finding["reason"]
+    assert document["fix"] == []
+    assert client.get_volume(volume.id).mapped_sdc_ids == {sim.sdcs["host1"].id, nvme.id}

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import trustme
+from generation import GENERATION, size_step_gb
 from operator_conf import write_nova_conf
 
 from sio_backend.cmd.main import main
@@ -105,7 +106,10 @@ def test_wrong_password_fails_login_and_what_needs_it(run_check):
 
 
 def test_missing_pool_fails_naming_the_pool(run_check):
-    status, checks = run_check(default_storage_pool_name="nosuchpool")
+    # Thick, so that the thick provisioning check needs the pool (thin is the 5.x default here).
+    status, checks = run_check(
+        default_storage_pool_name="nosuchpool", default_provisioning_type="thick"
+    )
 
     assert status == 2
     result, details = checks["Storage pool"]
@@ -134,19 +138,23 @@ def test_unpadded_pool_fails_unless_allowed(run_check, simulator):
     assert checks["Zero padding"][0] == "Warning"
 
 
-def test_fine_granularity_pool_fails_thick_but_not_thin(run_check, simulator):
-    simulator.add_storage_pool("pd1", "fine", data_layout="FineGranularity")
+def test_a_pool_without_thick_volumes_fails_thick_but_not_thin(run_check, simulator):
+    # Fine Granularity on 3.x and 4.x; on 5.x, Erasure Coding (its only layout).
+    layout = "ErasureCoding" if GENERATION.erasure_coding else "FineGranularity"
+    simulator.add_storage_pool("pd1", "fine", data_layout=layout)
 
-    status, checks = run_check(default_storage_pool_name="fine")
+    status, checks = run_check(default_storage_pool_name="fine", default_provisioning_type="thick")
     assert status == 2
     assert failures(checks) == {"Thick provisioning"}
+    assert "Set it to thin" in checks["Thick provisioning"][1]
 
     status, checks = run_check(default_storage_pool_name="fine", default_provisioning_type="thin")
     assert status == 0
 
 
 def test_full_pool_fails_capacity(run_check, simulator):
-    simulator.add_storage_pool("pd1", "tiny", capacity_gb=4)
+    # Less than one volume of the pool's size step: 8 GiB, or 1 GiB on 5.x.
+    simulator.add_storage_pool("pd1", "tiny", capacity_gb=size_step_gb() // 2)
 
     status, checks = run_check(default_storage_pool_name="tiny")
 

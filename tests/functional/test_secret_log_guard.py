@@ -8,6 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from generation import tokens_per_login
 from secret_log_guard import SecretLogGuard, leaked, spellings
 
 from sio_backend.gateway import GatewayClient
@@ -22,7 +23,8 @@ def test_the_guard_sees_every_level_of_the_http_stack(
     lines = secret_log_guard.lines
     assert [line for line in lines if line.startswith("urllib3.connectionpool DEBUG")]
     assert "sio_backend.gateway.transport DEBUG GET /api/version -> 200" in "\n".join(lines)
-    (token,) = simulator.sessions.issued_tokens()
+    token, *others = simulator.sessions.issued_tokens()  # legacy, or OAuth's access token
+    assert len(others) == tokens_per_login() - 1
     secrets = secret_log_guard.secrets()
     assert spellings(simulator.username, simulator.password) <= secrets
     assert spellings(simulator.username, token) <= secrets
@@ -33,7 +35,8 @@ def test_leaked_passwords_tokens_and_auth_headers_are_found(
     simulator: Simulator, gateway_client: GatewayClient
 ) -> None:
     gateway_client.api_version()
-    (token,) = simulator.sessions.issued_tokens()
+    token, *others = simulator.sessions.issued_tokens()  # legacy, or OAuth's access token
+    assert len(others) == tokens_per_login() - 1
     guard = SecretLogGuard()
     guard.watch(simulator)
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from generation import ALL
 
 from sio_backend import exceptions, naming
 from sio_backend.flavor import DiskPlacement
@@ -28,9 +29,13 @@ CHANGES = (
     "removeVolume",
     "removeMappedSdc",
     "addMappedSdc",
+    "removeMappedHost",
+    "addMappedHost",
     "setVolumeSize",
     "setVolumeName",
     "snapshotVolumes",
+    "createSnapshot",
+    "createThinClone",
     "migrateVTree",
     "overwriteVolumeContent",
     "/api/types/Volume/instances",
@@ -209,3 +214,29 @@ def test_a_known_id_is_never_acted_on_unread(simulator: Simulator, host1: Storag
         assert host1.remove_named(root, everywhere=True) is False
 
     assert simulator.state.volume(kept.id).name == "rescued-by-an-operator"
+
+
+@pytest.mark.parametrize("api_version", ALL)
+def test_thick_disks_are_refused_where_the_pool_has_none(
+    make_simulator: Callable[..., Simulator], api_version: str
+) -> None:
+    """Fine Granularity pools (3.x, 4.x) and Erasure Coding pools (5.x) have
+    thin volumes only: a thick disk there is a configuration to fix, named
+    before anything is created, not a gateway error halfway through a build."""
+    simulator = make_simulator(api_version=api_version)
+    erasure_coded = simulator.generation.erasure_coding
+    layout = "ErasureCoding" if erasure_coded else "FineGranularity"
+    simulator.add_storage_pool("pd1", "thin-only", data_layout=layout)
+    host = simulated_storage(simulator, "host1", installation_id=IID)
+    simulator.reset_log()
+    try:
+        with pytest.raises(exceptions.ConfigurationError) as info:
+            host.create(our_name(), DiskPlacement("pd1", "thin-only", thin=False), 8 * GiB)
+    finally:
+        host.client.close()
+
+    kind = "Erasure Coding" if erasure_coded else "fine granularity"
+    assert f"'thin-only' in 'pd1' uses {kind}, which has no thick volumes" in str(info.value)
+    assert "[scaleio] default_provisioning_type = thin" in str(info.value)
+    assert state_of(simulator) == []
+    assert changes_sent(simulator) == []
