@@ -28,6 +28,7 @@ from sio_backend import (
     image_cache,
     naming,
     nova_errors,
+    pool_moves,
     privileged,
     sdc,
     sizing,
@@ -152,7 +153,7 @@ class ScaleIOImage(imagebackend.Image):
         if volume is None and self._volume_id is None:
             # A move to another pool cut off after the old volume's removal
             # left the disk's only copy under its move name: finish it.
-            moved = self.storage.finish_interrupted_move(self.volume_name)
+            moved = pool_moves.finish_interrupted_move(self.storage, self.volume_name)
             volume = moved and self._remember(moved)
         if volume is None:
             raise exception.DiskNotFound(location=f"PowerFlex volume {self.volume_name}")
@@ -373,4 +374,4 @@ class ScaleIOImage(imagebackend.Image):
         if volume.pool_id == self.storage.pool_id(placement):
             return volume
         copy = image_cache.needs_copy_to_move(self.storage, volume)
-        return self._remember(self.storage.move(volume, placement, copy=copy))
+        return self._remember(pool_moves.move(self.storage, volume, placement, copy=copy))

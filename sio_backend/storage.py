@@ -19,7 +19,7 @@ from contextlib import AbstractContextManager, contextmanager
 from oslo_concurrency import lockutils
 from oslo_log import log as logging
 
-from sio_backend import exceptions, naming, privileged
+from sio_backend import exceptions, naming
 from sio_backend.flavor import DiskPlacement
 from sio_backend.gateway import SNAPSHOT, GatewayClient, MappedSdc, Sdc, StoragePool, Volume
 from sio_backend.known_volumes import KnownVolumes, Lookups, forgets_on_error
@@ -508,71 +508,9 @@ class Storage:
         return True
 
     @forgets_on_error
-    def move(self, volume: Volume, placement: DiskPlacement, *, copy: bool = False) -> Volume:
-        """Put the volume in the placement's pool.
-
-        PowerFlex migrates a whole V-Tree, online.  A volume sharing its
-        V-Tree with others' (a root cloned from an image-cache volume) is
-        copied instead (``copy``): into a new volume in the pool, which then
-        takes the old one's name.  The instance must be stopped for a copy.
-
-        A copy interrupted before the old volume's removal left a partial
-        ``_m`` volume beside the whole old one: it is removed and the copy
-        starts over.  One interrupted after it is finished by
-        :meth:`finish_interrupted_move`.
-        """
-        pool_id = self.pool_id(placement)
-        if volume.pool_id == pool_id:
-            return volume
-        self.ensure_ours(volume, "move")
-        LOG.info("Moving volume %s to %s%s", volume.name, placement, " by copy" if copy else "")
-        if not copy:
-            self.client.migrate_vtree(volume.id, pool_id)
-            return self.client.get_volume(volume.id)
-        temp_name = _move_name(volume.name)
-        stale = self.find(temp_name)
-        if stale is not None:
-            LOG.warning("Removing %s, the partial copy of an interrupted move", temp_name)
-            self.remove(stale)
-        target = self.create(temp_name, placement, volume.size_kb * _KiB)
-        with self.removed_on_error(target):
-            privileged.convert_image(
-                self.attach(volume),
-                "raw",
-                self.attach(target),
-                "raw",
-                target_exists=True,
-                target_is_zero=self.reads_zeros(target),
-            )
-        # From here until the rename, the copy is the disk's only one.
-        self.remove(volume)
-        return self._take_name(target, volume.name)
-
-    def finish_interrupted_move(self, name: str) -> Volume | None:
-        """The disk called ``name`` if a move by copy was cut off after removing it; else None.
-
-        Only ask for a disk that does not exist: its ``_m`` copy is then
-        complete (the old volume goes only after the copy) and is the only
-        copy of the tenant's data, so it takes the disk's name rather than
-        the disk being made anew.
-        """
-        self.ensure_our_name(name, "finish moving")
-        owner = naming.parse_volume_name(name)
-        if not isinstance(owner, naming.InstanceVolumeName) or owner.disk.rescue:
-            return None  # only instance disks move, never rescue disks
-        if owner.kind is not naming.VolumeKind.DISK:
-            return None
-        target = self.find(_move_name(name))
-        if target is None:
-            return None
-        LOG.warning(
-            "Finishing the interrupted move of %s: its copy %s takes its name", name, target.name
-        )
-        return self._take_name(target, name)
-
-    @forgets_on_error
-    def _take_name(self, target: Volume, name: str) -> Volume:
-        """Rename; the gateway confirmed it, so the volume is the same under its new name."""
+    def take_name(self, target: Volume, name: str) -> Volume:
+        """``target`` renamed to ``name``; the gateway confirmed the rename,
+        so the volume is the same under its new name (no read-back)."""
         renamed = dataclasses.replace(self._freshest(target), name=name)
         self.client.rename_volume(target.id, name)
         self.known.seen(target.name or "", None)
@@ -622,13 +560,7 @@ class Storage:
         self.ensure_ours(snapshot, "roll back to")
         if volume is not None:
             self.remove(volume)
-        return self._take_name(snapshot, name)
-
-
-def _move_name(name: str) -> str:
-    """The name of the copy a disk is moved through (``..._m<code>``)."""
-    owner = naming.parse_volume_name(name)
-    return dataclasses.replace(owner, kind=naming.VolumeKind.MOVE).volume_name
+        return self.take_name(snapshot, name)
 
 
 _registry_lock = threading.Lock()

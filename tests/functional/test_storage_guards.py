@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from generation import ALL
 
-from sio_backend import exceptions, naming
+from sio_backend import exceptions, naming, pool_moves
 from sio_backend.flavor import DiskPlacement
 from sio_backend.simulator import Simulator
 from sio_backend.simulator.host import simulated_storage
@@ -108,7 +108,9 @@ ATTEMPTS: dict[str, Callable[[Storage, Any, tuple[Any, Any]], object]] = {
     "detach_quietly": lambda host, volume, ours: host.detach_quietly(volume),
     "unmap_others": lambda host, volume, ours: host.unmap_others(volume),
     "extend": lambda host, volume, ours: host.extend(volume, 16 * GiB),
-    "move": lambda host, volume, ours: host.move(volume, DiskPlacement("pd1", "sp2", thin=True)),
+    "move": lambda host, volume, ours: pool_moves.move(
+        host, volume, DiskPlacement("pd1", "sp2", thin=True)
+    ),
     "snapshot": lambda host, volume, ours: host.snapshot(volume, our_name()),
     "rollback dropping it": lambda host, volume, ours: host.rollback(volume, ours[1], ours[0].name),
     "rollback to it": lambda host, volume, ours: host.rollback(None, volume, our_name()),
