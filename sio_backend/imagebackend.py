@@ -237,9 +237,10 @@ class ScaleIOImage(imagebackend.Image):
             self._create_from_image_cache(source, size, kwargs["image_id"])
             return
         virtual_size = source.virtual_size()
+        volume_size = self._volume_size(size, virtual_size)
         if size and not self._is_rescue():
-            self.verify_base_size(base, size, base_size=virtual_size)
-        volume = self._create_volume(self._volume_size(size, virtual_size))
+            self._verify_image_fits(base, volume_size, virtual_size)
+        volume = self._create_volume(volume_size)
         with self.storage.removed_on_error(volume):
             source.write(
                 self._attach(volume),
@@ -260,12 +261,23 @@ class ScaleIOImage(imagebackend.Image):
         root = self._remember(cache.clone(image_id, self._placement(), self.volume_name, source))
         with self.storage.removed_on_error(root):
             image_volume_size = root.size_kb * units.Ki
-            if size and size < image_volume_size:
-                # The image volume is the image rounded up to the pool's unit: only the
-                # image itself tells whether this flavor is too small for it.
-                self.verify_base_size(source.base, size, base_size=source.virtual_size())
             volume_size = self._volume_size(size, image_volume_size)
+            if size and volume_size.size_bytes < image_volume_size:
+                # The image volume is the image rounded up to the pool's unit: only the
+                # image itself tells whether this disk is too small for it.
+                self._verify_image_fits(source.base, volume_size, source.virtual_size())
             self._attach(self._remember(self.storage.extend(root, volume_size.size_bytes)))
+
+    def _verify_image_fits(
+        self, base: str, volume_size: sizing.VolumeSize, image_size: int
+    ) -> None:
+        """nova's check that the image fits the disk, against the disk the guest gets.
+
+        Under ``disk_size_policy = round_up`` that is the whole volume, larger
+        than the flavor's disk: an image taken from such a disk (a shelved
+        server's snapshot) holds the whole volume and must fit again.
+        """
+        self.verify_base_size(base, volume_size.size_bytes, base_size=image_size)
 
     def _is_rescue(self) -> bool:
         return bool(self.disk_name and self.disk_name.endswith(naming.RESCUE_SUFFIX))

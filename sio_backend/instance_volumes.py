@@ -54,6 +54,13 @@ def ephemeral_disk_names(instance, block_device_info: dict | None) -> list[str] 
     return ["disk.local"] if instance.flavor.ephemeral_gb else []
 
 
+def rescue_names(disk_names: list[str]) -> list[str]:
+    """The rescue disks nova may make beside these disks: a server booted from a
+    volume has no local root, yet a rescue boots it from a local ``disk.rescue``."""
+    bases = disk_names if ROOT in disk_names else [ROOT, *disk_names]
+    return [name + naming.RESCUE_SUFFIX for name in bases]
+
+
 def _booted_from_volume(block_device_info: dict | None) -> bool:
     mapping = virt_driver.block_device_info_get_mapping(block_device_info)
     return bool(block_device.get_root_bdm(mapping))
@@ -98,7 +105,7 @@ class InstanceVolumes:
         return self.storage.exists(self._name(disk_name))
 
     def _rescue_names(self) -> list[str]:
-        return [name + naming.RESCUE_SUFFIX for name in self._disk_names()]
+        return rescue_names(list(self._disk_names()))
 
     def _find(self, disk_names: Iterable[str]) -> list[Volume]:
         names = [self._name(name) for name in disk_names]
@@ -140,7 +147,7 @@ class InstanceVolumes:
         names = list(self._disk_names())
         state, task = self.instance.vm_state, self.instance.task_state or ""
         if state in _RESCUE_STATES or task in (task_states.RESCUING, task_states.UNRESCUING):
-            names += [name + naming.RESCUE_SUFFIX for name in names]
+            names += rescue_names(names)
         flavor = ownership.field(self.instance, "flavor")
         moved = {
             name

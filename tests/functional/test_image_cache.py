@@ -196,17 +196,32 @@ def test_root_gb_zero_is_the_image_volume_size(hosts, qcow2_image):
     assert hosts["host1"].find(image.volume_name).size_kb * units.Ki == rounded_gb(1) * GiB
 
 
-def test_flavor_smaller_than_the_image_is_refused_exactly(hosts, nova_conf, tmp_path):
+def test_a_disk_smaller_than_the_image_is_refused_exactly(hosts, nova_conf, tmp_path):
+    """Under round_up the disk is the whole volume: a 9 GiB image fits a 10 GiB
+    flavor's root, and no root smaller than 9 GiB (7 GiB, in the pool's steps)."""
     nova_conf.config(disk_size_policy="round_up", group="scaleio")
-    six_gib = tmp_path / "six.qcow2"
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(six_gib), "6G"], check=True)
-    fetch = CountingFetch(six_gib)
-    boot(fetch, root_gb=7)
+    nine_gib = tmp_path / "nine.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(nine_gib), "9G"], check=True)
+    fetch = CountingFetch(nine_gib)
+    boot(fetch, root_gb=10)
     with pytest.raises(exception.FlavorDiskSmallerThanImage):
-        boot(fetch, root_gb=5)
+        boot(fetch, root_gb=7)
     image_volume = cache_volume(hosts["host1"])
     members = hosts["host1"].client.vtree_volumes(image_volume.vtree_id)
-    assert len(members) == 2  # the image and the 7 GiB root; the refused root is gone
+    assert len(members) == 2  # the image and the 10 GiB root; the refused root is gone
+
+
+def test_round_up_takes_an_image_of_the_whole_volume(hosts, nova_conf, tmp_path):
+    """A server of a 1 GiB flavor has a whole volume (8 GiB where the pool's step is
+    8): its shelve snapshot is that big, and unshelving it with the flavor works."""
+    nova_conf.config(disk_size_policy="round_up", group="scaleio")
+    whole_volume = tmp_path / "shelved.qcow2"
+    size = f"{rounded_gb(1)}G"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(whole_volume), size], check=True)
+
+    image = boot(CountingFetch(whole_volume), root_gb=1)
+
+    assert hosts["host1"].find(image.volume_name).size_kb * units.Ki == rounded_gb(1) * GiB
 
 
 def test_concurrent_first_boots_import_once(hosts, simulator, qcow2_image):

@@ -214,6 +214,27 @@ def test_round_up_policy(hosts, qcow2_image, nova_conf):
     assert volume_of(hosts["host1"], image).size_kb * units.Ki == rounded_gb(10) * GiB
 
 
+def test_round_up_takes_an_image_of_the_whole_volume(hosts, nova_conf, tmp_path):
+    """A server of a 1 GiB flavor has a whole volume (8 GiB where the pool's step is
+    8): its shelve snapshot is that big, and unshelving it with the flavor works;
+    an image larger than the volume is still refused."""
+    nova_conf.config(disk_size_policy="round_up", group="scaleio")
+    whole_volume, larger = tmp_path / "shelved.qcow2", tmp_path / "larger.qcow2"
+    for path, size_gb in ((whole_volume, rounded_gb(1)), (larger, rounded_gb(1) + 1)):
+        subprocess.run(
+            ["qemu-img", "create", "-q", "-f", "qcow2", str(path), f"{size_gb}G"], check=True
+        )
+
+    image = ScaleIOImage(instance=make_instance(root_gb=1), disk_name="disk")
+    image.cache(fetch_func=copy_fetch(whole_volume), filename="shelved", size=1 * GiB)
+    assert volume_of(hosts["host1"], image).size_kb * units.Ki == rounded_gb(1) * GiB
+
+    refused = ScaleIOImage(instance=make_instance(root_gb=1), disk_name="disk")
+    with pytest.raises(exception.FlavorDiskSmallerThanImage):
+        refused.cache(fetch_func=copy_fetch(larger), filename="larger", size=1 * GiB)
+    assert hosts["host1"].find(refused.volume_name) is None
+
+
 def test_failed_import_removes_the_volume_it_created(hosts, simulator, tmp_path):
     # qemu-img reads the header fine but cannot open the backing file to convert.
     broken, backing = tmp_path / "broken.qcow2", tmp_path / "gone"
