@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import report, scenarios
+from benchmarks import nova_actions, report, scenarios
 from benchmarks.environment import Bench, make_qcow2
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             counts["unavailable"].update(more["unavailable"])
         results["concurrency"] = scenarios.concurrency(bench, image, spawns, args.max_connections)
         results["image_import"] = scenarios.image_import(bench.workdir)
+    results["server_actions"] = nova_actions.run()
     results["seconds"] = round(time.perf_counter() - started, 1)
     print(report.render(results))
     output = args.output or RESULTS / f"{time.strftime('%Y%m%dT%H%M%S')}.json"

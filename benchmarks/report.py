@@ -145,6 +145,9 @@ def render(results: dict) -> str:
         "Gateway calls per operation, by number of other volumes in the system",
         call_count_table(results["call_counts"]),
         "",
+        "Gateway calls per server action, as nova drives it",
+        server_actions_table(results["server_actions"]),
+        "",
         "Wall time per operation with injected gateway latency (1,000 other volumes)",
         latency_table(results["latency"]),
         "",
@@ -156,3 +159,18 @@ def render(results: dict) -> str:
     sections += [f"\n{peer} unavailable: {reason}" for peer, reason in unavailable.items()]
     sections.append(f"\nBenchmark took {results['seconds']:.0f} s.")
     return "\n".join(sections)
+
+
+def server_actions_table(figures: dict) -> str:
+    """Calls per server action through nova (+ logins), against the physical limit."""
+    header = ["server action (through nova)", "calls", "limit", "ratio", "seconds"]
+    rows = []
+    for name, figure in figures.items():
+        calls = f"{figure['calls']}+{figure['logins']}" if figure["logins"] else figure["calls"]
+        ratio = f"{figure['calls'] / figure['limit']:.2f}x" if figure["limit"] else "-"
+        rows.append([name, str(calls), str(figure["limit"]), ratio, f"{figure['seconds']:.2f}"])
+    note = (
+        "One server, root (qcow2 image) + 8 GiB ephemeral + 8 GiB swap, through nova's API,\n"
+        "conductor, scheduler and three computes in one process; the limits: nova_actions.py."
+    )
+    return _table(header, rows) + "\n" + note
