@@ -1,7 +1,7 @@
 """Decide nova's concurrency mode before any test module imports eventlet.
 
 nova-compute 34 runs on native threads, and so do these tests (see
-tests/unit/nova_support.py for why eventlet would hang the simulator).
+tests/sio_fixtures/nova_support.py for why eventlet would hang the simulator).
 nova refuses threading mode once something has imported eventlet, and
 oslo.privsep and futurist do, so the decision is made here, in the first
 file pytest loads, whatever subset of the tests runs.
@@ -12,3 +12,7 @@ import os
 os.environ.setdefault("OS_NOVA_DISABLE_EVENTLET_PATCHING", "1")
 
 import nova.tests.unit  # noqa: F401 - runs nova.monkey_patch.patch()
+
+# Fixture plugins of the shared fixtures package (tests/sio_fixtures/), loaded
+# here because pytest takes ``pytest_plugins`` only from the first conftest.
+pytest_plugins = ["sio_fixtures.simulator_helpers", "sio_fixtures.fault_matrix_report"]

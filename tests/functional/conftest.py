@@ -8,7 +8,7 @@ and ``.device_path(volume_id)``).  ``gateway_client`` is the project's
 certificate.  ``make_simulator`` builds other variants (another generation,
 delays, a fake clock); every simulator made is stopped after the test.  The
 simulators are of the generation ``SIO_SIMULATOR_API_VERSION`` names (3.5
-unless set; see ``tests/generation.py``), so the whole suite runs at any of them.
+unless set; see ``tests/sio_fixtures/generation.py``), so the whole suite runs at any of them.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from generation import API_VERSION
 from oslo_config import cfg
 from oslo_config import fixture as config_fixture
-from secret_log_guard import guard_every_test  # noqa: F401 - autouse fixture
+from sio_fixtures.generation import API_VERSION
+from sio_fixtures.secret_log_guard import guard_every_test  # noqa: F401 - autouse fixture
 
 from sio_backend.gateway import GatewayClient
 from sio_backend.simulator import Simulator

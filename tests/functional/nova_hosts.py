@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import fixtures
-import nova_support
-from generation import API_VERSION
+from sio_fixtures import nova_support
+from sio_fixtures.generation import API_VERSION
 
 from sio_backend.demo.cloud import (
     CONF,
@@ -45,7 +45,7 @@ __all__ = [
 
 class FlowTestCase(nova_support.NovaTestCase):
     """A nova test case with the two hosts in ``self.cloud``, configured for ``images_type=sio``,
-    on a simulator of the generation the suite runs at (``tests/generation.py``)."""
+    on a simulator of the generation the suite runs at (``tests/sio_fixtures/generation.py``)."""
 
     IMAGE_SIZE_MB = 1024
     API_VERSION = API_VERSION  # the simulator's generation; a subclass may pin its own

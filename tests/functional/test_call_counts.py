@@ -15,12 +15,12 @@ from __future__ import annotations
 from collections import Counter
 
 import fixtures
-import nova_manager
 import pytest
 import test_driver_flows_migrate as flows_migrate
 import test_imagebackend_create as create_tests
-from generation import GENERATION, REFRESH, login_route, map_verb, snapshot_verb
 from nova_hosts import HOSTS, IID, FlowTestCase, make_flavor
+from sio_fixtures import nova_manager
+from sio_fixtures.generation import GENERATION, REFRESH, login_route, map_verb, snapshot_verb
 from test_driver_flows_migrate import no_port_binding
 
 from sio_backend import storage

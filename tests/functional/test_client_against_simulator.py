@@ -9,9 +9,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from device_io import read, write
-from fake_clock import FakeClock
-from generation import (
+from oslo_config import cfg
+from sio_fixtures.device_io import read, write
+from sio_fixtures.fake_clock import FakeClock
+from sio_fixtures.generation import (
     GENERATION,
     default_hosts,
     login_route,
@@ -20,7 +21,6 @@ from generation import (
     rounded_gb,
     snapshot_verb,
 )
-from oslo_config import cfg
 
 from sio_backend import conf as sio_conf
 from sio_backend import exceptions

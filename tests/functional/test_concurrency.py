@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import pytest
 import test_imagebackend_create as create_tests
-from generation import THICK_VOLUMES
+from sio_fixtures.generation import THICK_VOLUMES
 
 from sio_backend import exceptions, image_cache, naming
 from sio_backend.demo import nova_disks

@@ -31,12 +31,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from device_io import write
-from fault_matrix import MARK, MARK_AT, CallTarget, MatrixTestCase
 from nova.compute import task_states, vm_states
 from nova_hosts import HOSTS, IID, PATTERN, make_flavor
-from operator_conf import write_nova_conf
 from requests.adapters import BaseAdapter
+from sio_fixtures.device_io import write
+from sio_fixtures.fault_matrix import MARK, MARK_AT, CallTarget, MatrixTestCase
+from sio_fixtures.nova_conf import write_nova_conf
 from test_driver_flows_migrate import LiveMigration
 
 from sio_backend import naming, storage

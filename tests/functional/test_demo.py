@@ -6,7 +6,7 @@ import functools
 import json
 
 import pytest
-from generation import API_VERSION
+from sio_fixtures.generation import API_VERSION
 
 from sio_backend.cmd import main
 from sio_backend.demo import domain_xml, scenario

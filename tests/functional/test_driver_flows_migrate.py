@@ -14,8 +14,6 @@ import subprocess
 from unittest import mock
 
 import fixtures
-from device_io import read, write
-from generation import map_verb, rounded_gb
 from nova.compute import manager as compute_manager
 from nova.compute import provider_tree, task_states
 from nova.tests.fixtures import libvirt as fakelibvirt
@@ -24,6 +22,8 @@ from nova.virt.libvirt import guest as libvirt_guest
 from nova_hosts import PATTERN, FlowTestCase, make_flavor
 from oslo_serialization import jsonutils
 from oslo_utils import units
+from sio_fixtures.device_io import read, write
+from sio_fixtures.generation import map_verb, rounded_gb
 
 from sio_backend import exceptions, naming
 from sio_backend.driver import TRAIT

@@ -5,12 +5,10 @@ The harness (what is injected, what each case asserts) is in ``fault_matrix``.
 
 from __future__ import annotations
 
-from fault_matrix import PATTERN, Flow, MatrixTestCase, MiB
 from nova.compute import task_states, vm_states
 from oslo_utils import units
+from sio_fixtures.fault_matrix import PATTERN, Flow, MatrixTestCase, MiB
 from test_driver_flows_migrate import LiveMigration
-
-pytest_plugins = ["fault_matrix_report"]
 
 
 class FaultMatrixTestCase(MatrixTestCase):

@@ -8,13 +8,11 @@ destination has mapped them (the fence comes first).
 
 from __future__ import annotations
 
-from fault_matrix import Flow, MatrixTestCase
-from generation import map_verb
 from nova.compute import vm_states
+from sio_fixtures.fault_matrix import Flow, MatrixTestCase
+from sio_fixtures.generation import map_verb
 
 from sio_backend import exceptions
-
-pytest_plugins = ["fault_matrix_report"]
 
 
 class EvacuationMatrixTestCase(MatrixTestCase):

@@ -23,13 +23,11 @@ its host stays the destination.  ``converge`` is the way back:
 from __future__ import annotations
 
 import fixtures
-from fault_matrix import MARK, MARK_AT, Flow, MatrixTestCase, MiB
 from nova.compute import vm_states
 from nova_hosts import IID, make_flavor
+from sio_fixtures.fault_matrix import MARK, MARK_AT, Flow, MatrixTestCase, MiB
 
 from sio_backend import naming
-
-pytest_plugins = ["fault_matrix_report"]
 
 BIG = make_flavor("m1.big", root_gb=16, swap=8192)
 

@@ -8,14 +8,12 @@ snapshot taken again uploads the root disk's content.
 
 from __future__ import annotations
 
-from device_io import read
-from fault_matrix import MARK, MARK_AT, PATTERN, Flow, MatrixTestCase, MiB
 from oslo_utils import units
+from sio_fixtures.device_io import read
+from sio_fixtures.fault_matrix import MARK, MARK_AT, PATTERN, Flow, MatrixTestCase, MiB
 
 from sio_backend import exceptions
 from sio_backend.instance_volumes import InstanceVolumes
-
-pytest_plugins = ["fault_matrix_report"]
 
 
 class SnapshotMatrixTestCase(MatrixTestCase):

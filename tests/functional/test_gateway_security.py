@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import trustme
-from generation import tokens_per_login
 from oslo_config import cfg
+from sio_fixtures.generation import tokens_per_login
 
 from sio_backend import conf as sio_conf
 from sio_backend import exceptions

@@ -1,7 +1,7 @@
 """A representative subset of the functional suite at every PowerFlex generation, in every run.
 
 The whole suite runs at one generation, the one ``SIO_SIMULATOR_API_VERSION``
-names (see ``tests/generation.py``); this module runs at 3.5, 4.5 and 5.0 each
+names (see ``tests/sio_fixtures/generation.py``); this module runs at 3.5, 4.5 and 5.0 each
 time: the client's volume lifecycle and session handling, one instance's
 life through nova's driver (spawned from the image cache, resized and
 reverted, resized and confirmed, live-migrated, snapshotted to Glance,
@@ -17,9 +17,10 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from device_io import read, write
-from fake_clock import FakeClock
-from generation import (
+from nova_hosts import IID, IMAGE_ID, PATTERN, FlowTestCase, make_flavor
+from sio_fixtures.device_io import read, write
+from sio_fixtures.fake_clock import FakeClock
+from sio_fixtures.generation import (
     ALL,
     REFRESH,
     default_hosts,
@@ -29,8 +30,7 @@ from generation import (
     size_step_gb,
     snapshot_verb,
 )
-from nova_hosts import IID, IMAGE_ID, PATTERN, FlowTestCase, make_flavor
-from operator_conf import write_nova_conf
+from sio_fixtures.nova_conf import write_nova_conf
 from test_driver_flows_migrate import no_port_binding
 
 from sio_backend import naming

@@ -15,11 +15,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from device_io import read, write
-from generation import THICK_VOLUMES, rounded_gb
 from nova import exception
 from nova.compute import task_states
 from oslo_utils import units
+from sio_fixtures.device_io import read, write
+from sio_fixtures.generation import THICK_VOLUMES, rounded_gb
 from test_imagebackend_create import (  # noqa: F401 - fixtures
     IID,
     PATTERN,

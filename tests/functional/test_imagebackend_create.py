@@ -17,12 +17,12 @@ from pathlib import Path
 import nova.conf
 import nova.privsep
 import pytest
-from device_io import read, write
-from generation import PROVISIONING, THICK_VOLUMES, rounded_gb
 from nova import exception, objects
 from nova.virt.libvirt import driver as libvirt_driver
 from oslo_config import fixture as config_fixture
 from oslo_utils import units
+from sio_fixtures.device_io import read, write
+from sio_fixtures.generation import PROVISIONING, THICK_VOLUMES, rounded_gb
 
 from sio_backend import exceptions, privileged, storage
 from sio_backend.demo.cloud import configure

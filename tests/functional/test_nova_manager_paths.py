@@ -15,13 +15,13 @@ from pathlib import Path
 
 import fixtures
 import nova.conf
-from device_io import read, write
 from nova import exception
 from nova.compute import vm_states
 from nova.tests.fixtures import libvirt as fakelibvirt
 from nova.virt.libvirt import guest as libvirt_guest
 from nova_hosts import IID, FlowTestCase, make_flavor
-from nova_manager import CrossCellResize, Manager, bdi
+from sio_fixtures.device_io import read, write
+from sio_fixtures.nova_manager import CrossCellResize, Manager, bdi
 from test_driver_flows_migrate import LiveMigration, manager_cleanup_flags, no_port_binding
 
 from sio_backend import exceptions, naming

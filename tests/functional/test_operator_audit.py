@@ -12,7 +12,7 @@ import json
 import uuid
 
 import pytest
-from operator_conf import write_nova_conf
+from sio_fixtures.nova_conf import write_nova_conf
 
 from sio_backend import naming
 from sio_backend.cmd.main import main

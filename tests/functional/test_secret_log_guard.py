@@ -8,8 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from generation import tokens_per_login
-from secret_log_guard import SecretLogGuard, leaked, spellings
+from sio_fixtures.generation import tokens_per_login
+from sio_fixtures.secret_log_guard import SecretLogGuard, leaked, spellings
 
 from sio_backend.gateway import GatewayClient
 from sio_backend.simulator import Simulator

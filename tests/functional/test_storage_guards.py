@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from generation import ALL
+from sio_fixtures.generation import ALL
 
 from sio_backend import exceptions, naming, pool_moves
 from sio_backend.flavor import DiskPlacement

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from fake_clock import FakeClock
+from sio_fixtures.fake_clock import FakeClock
 
 from sio_backend import exceptions, naming
 from sio_backend.flavor import DiskPlacement

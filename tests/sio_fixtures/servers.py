@@ -33,12 +33,9 @@ from pathlib import Path
 import fixtures
 import nova.conf
 import nova.privsep
-from device_io import read, write
-from generation import API_VERSION
 from nova.tests import fixtures as nova_fixtures
 from nova.tests.fixtures import libvirt as fakelibvirt
 from nova.tests.functional.libvirt import base
-from nova_support import PytestCompatibleMixin
 
 from sio_backend import privileged, storage
 from sio_backend.demo.cloud import RemoteHosts
@@ -46,9 +43,12 @@ from sio_backend.gateway import GatewayClient
 from sio_backend.simulator import Simulator
 from sio_backend.simulator.host import simulated_storage
 from sio_fixtures.compute_hosts import ComputeHostsFixture
+from sio_fixtures.device_io import read, write
 from sio_fixtures.gateway_https import RealHttpsFixture
 from sio_fixtures.gateway_view import GatewayView
+from sio_fixtures.generation import API_VERSION
 from sio_fixtures.glance import PATTERN, PATTERN_OFFSET, QCOW2_IMAGE_ID, ImageFilesGlanceFixture
+from sio_fixtures.nova_support import PytestCompatibleMixin
 
 CONF = nova.conf.CONF
 IID = "napi"  # the installation identifier in every volume name
@@ -86,7 +86,7 @@ class SioServersTestBase(PytestCompatibleMixin, base.ServersTestBase):
     HOSTS = ("compute1", "compute2", "compute3")
     #: Whether the computes share one instances path (as on NFS), or each has its own.
     SHARED_INSTANCES_PATH = False
-    #: The simulator's PowerFlex generation: the suite's (``tests/generation.py``).
+    #: The simulator's PowerFlex generation: the suite's (``tests/sio_fixtures/generation.py``).
     API_VERSION = API_VERSION
 
     def setUp(self) -> None:

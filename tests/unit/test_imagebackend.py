@@ -15,7 +15,6 @@ import ddt
 import fixtures
 import libvirt
 import nova.conf
-import nova_support
 from nova import exception, objects
 from nova.tests.unit.virt.libvirt import test_imagebackend
 from nova.virt.image import model as imgmodel
@@ -23,6 +22,7 @@ from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import imagebackend
 from oslo_utils import units
 from oslo_utils.fixture import uuidsentinel as uuids
+from sio_fixtures import nova_support
 
 from sio_backend import storage
 from sio_backend.flavor import DiskPlacement

@@ -8,10 +8,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-import nova_support
 from nova import monkey_patch
 from nova.conf import CONF
 from nova.virt.libvirt import imagebackend
+from sio_fixtures import nova_support
 
 
 class TestNovaTestCase(nova_support.NovaTestCase):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import nova_support
 from nova import objects
 from nova.tests.unit.scheduler import fakes
+from sio_fixtures import nova_support
 
 from sio_backend.scheduler import ScaleIOFlavorFilter
 

@@ -12,8 +12,6 @@ import pytest
 
 from sio_backend.simulator import Simulator
 
-pytest_plugins = ["simulator_helpers"]
-
 CLIENTS = 50
 
 

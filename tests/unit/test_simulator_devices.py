@@ -9,12 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from device_io import read, write
+from sio_fixtures.device_io import read, write
 
 from sio_backend.simulator import Simulator
 from sio_backend.simulator.devices import DeviceManager
-
-pytest_plugins = ["simulator_helpers"]
 
 MIB = 1024 * 1024
 

@@ -8,8 +8,6 @@ from typing import Any
 import pytest
 import requests
 
-pytest_plugins = ["simulator_helpers"]
-
 
 def volume_exists(gw: Any, name: str) -> bool:
     response = gw.post("/api/types/Volume/instances/action/queryIdByKey", {"name": name})

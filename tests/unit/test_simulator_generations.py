@@ -14,8 +14,6 @@ import pytest
 
 from sio_backend.simulator import Simulator
 
-pytest_plugins = ["simulator_helpers"]
-
 GIB_KB = 1024 * 1024
 SYSTEM_STATS = "/api/types/System/instances/action/querySelectedStatistics"
 

@@ -13,8 +13,6 @@ import requests
 
 from sio_backend.simulator import Simulator
 
-pytest_plugins = ["simulator_helpers"]
-
 GIB_KB = 1024 * 1024
 
 

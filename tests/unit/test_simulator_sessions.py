@@ -12,8 +12,6 @@ from sio_backend.simulator import Simulator
 from sio_backend.simulator.errors import SimulatorError
 from sio_backend.simulator.sessions import SessionStore
 
-pytest_plugins = ["simulator_helpers"]
-
 UNAUTHORIZED = {"message": "Unauthorized", "httpStatusCode": 401, "errorCode": 0}
 
 

@@ -18,8 +18,6 @@ from sio_backend.simulator.objects import (
 )
 from sio_backend.simulator.state import GatewayState
 
-pytest_plugins = ["simulator_helpers"]
-
 
 class World:
     """A model with pd1/sp1 (medium granularity), pd1/fg1 (fine) and two SDCs."""

@@ -23,13 +23,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import fixtures
-from generation import API_VERSION
 from nova import test
 from nova.tests.functional.libvirt import test_evacuate as nova_evacuate
-from nova_support import PytestCompatibleMixin
 from sio_fixtures.compute_hosts import ComputeHostsFixture
 from sio_fixtures.gateway_https import RealHttpsFixture
+from sio_fixtures.generation import API_VERSION
 from sio_fixtures.glance import ImageFilesGlanceFixture, make_image
+from sio_fixtures.nova_support import PytestCompatibleMixin
 from sio_fixtures.servers import IID, MARK, SioServersTestBase, api_paste_config
 
 from sio_backend import storage

@@ -1,6 +1,6 @@
 """A pytest plugin printing the fault matrix's summary at the end of the run.
 
-``test_fault_matrix`` loads it with ``pytest_plugins`` and appends one row per
+``tests/conftest.py`` loads it; the fault-matrix tests append one row per
 flow to :data:`RESULTS`; the summary shows in the terminal whether or not
 ``-s`` is given.
 """

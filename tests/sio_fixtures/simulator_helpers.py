@@ -1,6 +1,6 @@
 """Raw-HTTP helpers and fixtures for the simulator's tests (a pytest plugin).
 
-Test modules load it with ``pytest_plugins = ["simulator_helpers"]``.  The
+``tests/conftest.py`` loads it for every test (``pytest_plugins``).  The
 helpers speak to the simulator with plain ``requests``, the way real gateway
 clients do, so the tests check the wire behaviour and not the project's
 client.
@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 import requests
-from fake_clock import FakeClock
 
 from sio_backend.simulator import Simulator
+from sio_fixtures.fake_clock import FakeClock
 
 TIMEOUT = 10
 GIB_KB = 1024 * 1024

@@ -29,7 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import fixtures
-from device_io import read, write
 from nova import exception as nova_exception
 from nova.compute import task_states
 from nova.network import neutron
@@ -37,6 +36,7 @@ from nova_hosts import PATTERN, FlowTestCase, make_flavor
 from oslo_utils import units
 
 from sio_backend import exceptions
+from sio_fixtures.device_io import read, write
 
 MiB = units.Mi
 MARK = b"fault matrix marker".ljust(4096, b".")
