@@ -72,7 +72,7 @@ GUARDED_TEST = textwrap.dedent(
     """
     import logging
 
-    from secret_log_guard import guard_every_test  # noqa: F401
+    from sio_fixtures.secret_log_guard import guard_every_test  # noqa: F401
 
 
     def test_leaks(secret_log_guard):
@@ -94,7 +94,7 @@ def test_a_test_that_logs_a_secret_fails_by_name(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", *plugins, "test_guarded.py"],
         cwd=tmp_path,
-        env={"PYTHONPATH": str(Path(__file__).parent), "PATH": "/usr/bin:/bin"},
+        env={"PYTHONPATH": str(Path(__file__).parent.parent), "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         timeout=120,

@@ -36,6 +36,7 @@ from nova_hosts import PATTERN, FlowTestCase, make_flavor
 from oslo_utils import units
 
 from sio_backend import exceptions
+from sio_fixtures import fault_matrix_report
 from sio_fixtures.device_io import read, write
 
 MiB = units.Mi
@@ -245,9 +246,7 @@ class MatrixTestCase(FlowTestCase):
                 else:
                     passed += 1
                 details.append(f"{case}: {self.outcome}")
-        from fault_matrix_report import RESULTS  # loaded as a plugin by then
-
-        RESULTS.append(
+        fault_matrix_report.RESULTS.append(
             {
                 "flow": flow.name,
                 "calls": len(baseline),
