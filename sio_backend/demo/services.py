@@ -33,6 +33,7 @@ import os
 
 os.environ.setdefault("OS_NOVA_DISABLE_EVENTLET_PATCHING", "1")
 
+import logging
 import sys
 import unittest
 import urllib.parse
@@ -89,9 +90,12 @@ class SioServices(base.ServersTestBase):
     API_VERSION = "3.5"
     #: The virtual size of the images Glance holds (MiB).
     IMAGE_SIZE_MB = 64
+    #: Where the simulator, Glance and the computes keep their files (None: a temporary
+    #: directory removed at the end).
+    STATE_DIR: Path | None = None
 
     def setUp(self) -> None:
-        self.tmp = Path(self.useFixture(fixtures.TempDir()).path)
+        self.tmp = self.STATE_DIR or Path(self.useFixture(fixtures.TempDir()).path)
         self.flags(instances_path=str(self.tmp / "controller"))
         self.flags(api_paste_config=api_paste_config(), group="wsgi")
         self.computes = {}
@@ -199,7 +203,9 @@ class SioServices(base.ServersTestBase):
         xml = params["destination_xml"].replace(
             str(self.simulator.sdcs[source].by_id_dir), str(self.simulator.sdcs[dest].by_id_dir)
         )
-        self.computes[dest].driver._host.get_connection().createXML(xml, 0)
+        # Persistent, as nova's VIR_MIGRATE_PERSIST_DEST makes it: a later rescue or
+        # hard reboot on the destination finds the guest after destroying it.
+        self.computes[dest].driver._host.get_connection().defineXML(xml).create()
         domain.complete_job()
 
     # -- flavors and servers ----------------------------------------------------------------
@@ -277,7 +283,14 @@ def run(body: Callable[[SioServices], T], services: type[SioServices] = SioServi
             """nova deletes a finished test's attributes; the caller may still read them."""
 
     result = unittest.TestResult()
-    _Run("test_body").run(result)
+    # nova.test sets oslo.log up to write to stderr on import, and nova's fixtures
+    # stop capturing before the last cleanups log: the services' log stays out.
+    root = logging.getLogger()
+    handlers, root.handlers = root.handlers, [logging.NullHandler()]
+    try:
+        _Run("test_body").run(result)
+    finally:
+        root.handlers = handlers
     problems = result.errors + result.failures
     if problems:
         raise ServicesFailed("\n".join(text for _case, text in problems))
