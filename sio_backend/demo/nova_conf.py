@@ -70,9 +70,8 @@ def write_nova_conf(
 ) -> Path:
     """A nova.conf file for operator commands (``--config-file``) against the simulator;
     ``guid``: the SDC of the host the commands run on."""
-    options = scaleio_options(
-        simulator, installation_id=installation_id, default_sdcguid=guid, **overrides
-    )
+    overrides = {"default_sdcguid": guid, **overrides}
+    options = scaleio_options(simulator, installation_id=installation_id, **overrides)
     lines = ["[DEFAULT]", "", "[libvirt]", "images_type = sio", "", "[scaleio]"]
     lines += [f"{key} = {value}" for key, value in options.items()]
     path.write_text("\n".join(lines) + "\n")
