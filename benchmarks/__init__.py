@@ -7,6 +7,8 @@ The call-count bounds they report are asserted in the default test run by
 """
 
 import os
+import sys
+from pathlib import Path
 
 # nova-compute 34 runs on native threads, and so do the benchmarks (eventlet
 # would hang the in-process simulator); nova refuses that mode once anything
@@ -15,3 +17,8 @@ import os
 os.environ.setdefault("OS_NOVA_DISABLE_EVENTLET_PATCHING", "1")
 
 import nova.tests.unit  # noqa: F401 - runs nova.monkey_patch.patch() in that mode
+
+# The harnesses and their helpers live with the tests (tests/sio_fixtures/).
+TESTS = Path(__file__).resolve().parent.parent / "tests"
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))

@@ -25,9 +25,9 @@ import uuid
 from pathlib import Path
 
 from oslo_utils import units
+from sio_fixtures import nova_disks
 
 from benchmarks.environment import Bench, make_qcow2
-from sio_backend.demo import nova_disks
 from sio_backend.imagebackend import ScaleIOImage
 
 MiB = units.Mi

@@ -17,18 +17,12 @@ machine, not for absolute claims.
 
 from __future__ import annotations
 
-import sys
 import time
 import unittest
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-TESTS = Path(__file__).resolve().parent.parent / "tests"
-if str(TESTS) not in sys.path:  # the harness and its helpers live with the tests
-    sys.path.insert(0, str(TESTS))
-
-from sio_fixtures.servers import SioServersTestBase  # noqa: E402
+from sio_fixtures.servers import SioServersTestBase
 
 DISKS = 3
 

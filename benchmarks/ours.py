@@ -16,10 +16,10 @@ from pathlib import Path
 
 from nova.virt import images
 from nova.virt.libvirt import utils as libvirt_utils
+from sio_fixtures import nova_disks
 
 from benchmarks.environment import CONF, Bench
 from sio_backend import flavor, naming
-from sio_backend.demo import nova_disks
 from sio_backend.instance_volumes import ROOT, InstanceVolumes
 
 

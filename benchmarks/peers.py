@@ -23,10 +23,10 @@ import uuid
 
 from nova.virt import images
 from nova.virt.libvirt import driver as libvirt_driver
+from sio_fixtures.nova_disks import DISKS
 
 from benchmarks.environment import Bench
 from sio_backend import privileged
-from sio_backend.demo.nova_disks import DISKS
 
 _SIOLIB_SUFFIX = {"disk": "", "disk.local": "local", "disk.swap": "swap"}
 

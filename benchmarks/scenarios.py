@@ -13,10 +13,11 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from sio_fixtures import nova_disks
+
 from benchmarks import ours, peers
 from benchmarks.environment import CONF, HOSTS, Bench, make_qcow2
 from sio_backend import privileged
-from sio_backend.demo import nova_disks
 from sio_backend.gateway import GatewayClient
 
 MiB = 1024 * 1024

@@ -1,13 +1,17 @@
-"""``sio-backend demo``: the backend at work on the simulator, through real nova code.
+"""``sio-backend demo``: the backend at work on the simulator, through nova's own services.
 
-It starts the gateway and SDC simulator (HTTPS, two hosts), then runs one
-instance's life through SioLibvirtDriver, nova 34's libvirt driver over
-nova's fake libvirt, and real ``qemu-img``: spawn from a small image, write
-and read its root disk, hard reboot, resize onto the other host, snapshot to
-a file-backed Glance, live migrate back, rescue, unrescue, delete.  Each
-step prints the gateway calls it made, its time and the volumes after it;
-every domain XML the driver defines is validated by libvirt's test driver.
-It ends with ``sio-backend audit`` finding nothing leaked.
+It starts the gateway and SDC simulator (HTTPS) and nova 34's REST API,
+conductor, scheduler, placement and two nova-compute services in this
+process, each compute running SioLibvirtDriver (over nova's fake libvirt)
+with its own simulated SDC.  One server then goes through its life, each
+step asked of nova's API as an operator would (the ``openstack`` command is
+printed): create with root, ephemeral and swap disks, write and read its
+root disk, hard reboot, resize onto the other host and confirm, snapshot to
+Glance, live migrate back, rescue, unrescue, shelve, unshelve, delete.
+Each step prints what nova reports (status, host), what the gateway holds
+(volumes, sizes, mappings), the gateway calls it made and its time; every
+domain XML nova defines is validated by libvirt's test driver.  It ends
+with the audit finding nothing leaked.
 
 Exit status: 0 when every step succeeds, 2 when one fails (it is named).
 """
@@ -21,6 +25,7 @@ from typing import Any
 from sio_backend.cmd import extras, output
 
 COLUMNS = (("disk", "Disk"), ("name", "Volume"), ("size_gb", "GiB"), ("mapped_to", "Mapped to"))
+API_VERSIONS = ("3.5", "4.5", "5.0")
 _ROUTES_SHOWN = 4
 
 
@@ -44,6 +49,12 @@ def register(subparsers: Any) -> None:
         metavar="MB",
         help="virtual size of the generated qcow2 image (default: 64, at least 8)",
     )
+    parser.add_argument(
+        "--api-version",
+        default="3.5",
+        choices=API_VERSIONS,
+        help="PowerFlex generation the simulator is, by its API version (default: 3.5)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -54,19 +65,25 @@ class _Printer:
         self.table = fmt == "table"
         self.progress = sys.stdout if self.table else sys.stderr
 
-    def started(self, name: str) -> None:
-        self.progress.write(f"==> {name} ...\n")
+    def started(self, name: str, commands: list[str]) -> None:
+        lines = [f"==> {name} ..."]
+        lines += [f"    {c}" if c.startswith("#") else f"    $ {c}" for c in commands]
+        self.progress.write("\n".join(lines) + "\n")
         self.progress.flush()
 
     def finished(self, step) -> None:
         if not self.table:
             return
-        lines = [
-            f"    {step.note}",
+        lines = [f"    {step.note}"] if step.note else []
+        if step.server:
+            server = step.server
+            where = f" on {server['host']}" if server.get("host") else ""
+            lines.append(f"    nova: server {server['id']} {server['status']}{where}")
+        lines += [
             f"    {step.seconds:.2f} s; {_calls_summary(step)}; "
             f"{step.domain_xmls} domain XMLs valid in libvirt",
         ]
-        volumes = output.table(step.volumes, COLUMNS) if step.volumes else "(no volumes)"
+        volumes = output.table(step.volumes, COLUMNS) if step.volumes else "gateway: no volumes"
         lines += ["    " + line for line in volumes.splitlines()]
         sys.stdout.write("\n".join(lines) + "\n")
         sys.stdout.flush()
@@ -106,7 +123,12 @@ def run(arguments: argparse.Namespace) -> int:
         return output.error("demo", problem)
     from sio_backend.demo import scenario  # noqa: PLC0415 - needs the demo extra
 
-    report = scenario.run(arguments.image_size_mb, arguments.keep, _Printer(arguments.format))
+    report = scenario.run(
+        arguments.image_size_mb,
+        arguments.keep,
+        _Printer(arguments.format),
+        api_version=arguments.api_version,
+    )
     if arguments.format == "json":
         document = {
             "ok": report.ok,

@@ -13,7 +13,16 @@ import importlib.util
 # What each extra brings that the commands import (module names).
 MODULES = {
     "simulator": ("trustme",),
-    "demo": ("nova", "trustme", "libvirt", "fixtures", "testtools", "wsgi_intercept"),
+    "demo": (
+        "nova",
+        "trustme",
+        "libvirt",
+        "fixtures",
+        "testtools",
+        "oslotest",
+        "wsgi_intercept",
+        "placement",
+    ),
 }
 
 

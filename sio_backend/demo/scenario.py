@@ -1,19 +1,19 @@
-"""The demo: one instance's life on two simulated hosts, step by step.
+"""The demo: one server's life through nova's own services, on two simulated hosts.
 
-Each step runs real nova 34 driver code (SioLibvirtDriver over fakelibvirt,
-see :mod:`sio_backend.demo.cloud`) against the simulator over HTTPS, and is
-reported with the gateway calls it made, its wall time, the volumes and
-mappings after it, and how many domain XMLs libvirt's test driver accepted.
-The last step runs ``sio-backend audit`` itself against the simulator.
+nova 34's REST API, conductor, scheduler, placement and two computes run in
+this process (:mod:`sio_backend.demo.services`), with SioLibvirtDriver and
+``images_type = sio`` against the simulator over HTTPS.  Each step is what
+an operator asks of nova (the ``openstack`` command is shown), checked
+against what nova then reports and what the gateway then holds: each
+volume, its size, the hosts it is mapped to.  Every domain XML nova defines
+is validated by libvirt's own test driver, and the last step runs the
+audit (:mod:`sio_backend.audit`) with nova's list of servers.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
-import json
 import shutil
-import subprocess
 import tempfile
 import time
 from collections import Counter
@@ -23,27 +23,18 @@ from pathlib import Path
 from typing import Protocol
 
 import fixtures
-import os_brick
-from nova import objects
-from nova.tests import fixtures as nova_fixtures
-from oslo_utils import units
+from nova.virt.libvirt import driver as libvirt_driver
 
-from sio_backend import naming
-from sio_backend.cmd import main as sio_backend_command
-from sio_backend.demo import domain_xml
-from sio_backend.demo.cloud import (
-    CONF,
-    IID,
-    PATTERN,
-    Cloud,
-    CloudFixture,
-    configure,
-    make_flavor,
-)
-from sio_backend.simulator.generations import generation
+from sio_backend import audit, inventory
+from sio_backend.demo import domain_xml, services
+from sio_backend.demo.device_io import read, write
+from sio_backend.demo.glance import PATTERN, PATTERN_OFFSET, QCOW2_IMAGE_ID
+from sio_backend.demo.services import IID, MARK, MARK_OFFSET, SioServices
 
-MARKER = b"written by sio-backend demo\n".ljust(4096, b".")
-MARKER_OFFSET = 64 * units.Mi
+START = "start nova's services and the simulator"
+NAME = "demo"
+SMALL = {"disk": 8, "disk.eph0": 8, "disk.swap": 8}  # GiB by nova's disk name
+LARGE = {**SMALL, "disk": 16}
 
 
 class StepFailed(Exception):
@@ -53,19 +44,23 @@ class StepFailed(Exception):
 @dataclass
 class StepReport:
     name: str
+    commands: list[str]
     seconds: float
     calls: Counter[tuple[str, str]]
     domain_xmls: int
-    volumes: list[dict[str, object]]
+    server: dict[str, object]  # what nova reports: status and host
+    volumes: list[dict[str, object]]  # what the gateway holds of the server
     note: str = ""
 
     def as_dict(self) -> dict[str, object]:
         return {
             "step": self.name,
+            "commands": self.commands,
             "seconds": round(self.seconds, 3),
             "gateway_calls": sum(self.calls.values()),
             "calls_by_route": {f"{m} {r}": n for (m, r), n in self.calls.most_common()},
             "domain_xmls_validated": self.domain_xmls,
+            "server": self.server,
             "volumes": self.volumes,
             "note": self.note,
         }
@@ -84,265 +79,324 @@ class DemoReport:
         return self.failed_step is None
 
 
-def _read(path: str, offset: int, length: int) -> bytes:
-    with open(path, "rb") as device:
-        device.seek(offset)
-        return device.read(length)
-
-
-def _write(path: str, offset: int, data: bytes) -> None:
-    with open(path, "r+b") as device:
-        device.seek(offset)
-        device.write(data)
-
-
-def _disk_label(name: str | None) -> str:
-    """What the volume is, from its name: nova's disk name, and the kind if derived."""
-    parsed = naming.parse_volume_name(name) if name else None
-    disk = getattr(parsed, "disk", None)
-    if disk is None:
-        return type(parsed).__name__ if parsed else "-"
-    label = f"{disk.base} (rescue)" if disk.rescue else disk.base
-    kind = getattr(parsed, "kind", None)
-    return f"{label} {kind.value}" if kind and kind is not naming.VolumeKind.DISK else label
-
-
-def _qcow2_holds(image: Path, checks: dict[int, bytes]) -> bool:
-    """Whether the qcow2 ``image`` holds each data at its offset (converted by qemu-img)."""
-    with tempfile.TemporaryDirectory() as scratch:
-        raw = Path(scratch) / "image.raw"  # sparse: only the written data takes space
-        subprocess.run(
-            ["qemu-img", "convert", "-f", "qcow2", "-O", "raw", str(image), str(raw)],
-            check=True,
-        )
-        return all(_read(str(raw), offset, len(data)) == data for offset, data in checks.items())
-
-
-class _Nova(fixtures.Fixture):
-    """nova.conf for both hosts (images_type = sio on the simulator's pd1/sp1), no Neutron."""
-
-    def __init__(self, tmp: Path, provisioning: str) -> None:
-        super().__init__()
-        self.tmp = tmp
-        self.provisioning = provisioning
-
-    def _setUp(self) -> None:
-        objects.register_all()
-        conf = self.useFixture(nova_fixtures.ConfFixture(CONF))  # nova's defaults, no files
-        configure(conf.config, self.tmp, provisioning=self.provisioning)
-        # qcow2 uploads only the data written, not the 16 GiB of the root disk.
-        conf.config(snapshot_image_format="qcow2", group="libvirt")
-        os_brick.setup(CONF)  # after lock_path, which it takes its own from
-        # No Neutron: live migration without multiple port bindings.
-        self.useFixture(
-            fixtures.MockPatch(
-                "nova.network.neutron.API.has_port_binding_extension", return_value=False
-            )
-        )
-
-
 class Listener(Protocol):
     """Hears each step as it starts and when it is done, to show progress while it runs."""
 
-    def started(self, name: str) -> None: ...
+    def started(self, name: str, commands: list[str]) -> None: ...
     def finished(self, step: StepReport) -> None: ...
 
 
-class Demo:
-    """Runs the steps in order, stopping at the first that fails."""
+@dataclass
+class Step:
+    name: str
+    commands: list[str]
+    run: Callable[[], str]  # what it showed
 
-    def __init__(
-        self, tmp: Path, image_size_mb: int, listener: Listener, api_version: str = "3.5"
-    ) -> None:
-        self.tmp = tmp
-        self.image_size_mb = image_size_mb
-        self.api_version = api_version
+
+class DemoServices(SioServices):
+    """Two computes; every domain XML nova generates kept for libvirt to validate (what
+    nova re-reads from fakelibvirt, e.g. to unrescue, is fakelibvirt's rendering)."""
+
+    HOSTS = ("host1", "host2")
+
+    def setUp(self) -> None:
+        self.domain_xmls: list[str] = []
+        super().setUp()
+        generate = libvirt_driver.LibvirtDriver._get_guest_xml
+
+        def record(driver: libvirt_driver.LibvirtDriver, *args, **kwargs) -> str:
+            xml = generate(driver, *args, **kwargs)
+            self.domain_xmls.append(xml)
+            return xml
+
+        self.useFixture(
+            fixtures.MockPatchObject(libvirt_driver.LibvirtDriver, "_get_guest_xml", record)
+        )
+
+
+class Demo:
+    """Runs the steps in order on running services, stopping at the first that fails."""
+
+    def __init__(self, nova: DemoServices, listener: Listener, report: DemoReport) -> None:
+        self.nova = nova
         self.listener = listener
-        self.report = DemoReport(state_dir=str(tmp))
-        self.cloud: Cloud | None = None
-        self.instance = None
+        self.report = report
+        self.server: dict = {}
         self._validated = 0
 
     # -- the steps ------------------------------------------------------------
 
-    def steps(self, stack: fixtures.Fixture) -> list[tuple[str, Callable[[], str]]]:
-        def start() -> str:
-            # Thick disks, except on 5.x, whose Erasure Coding pools have thin ones only.
-            thin = generation(self.api_version).erasure_coding
-            stack.useFixture(_Nova(self.tmp, "thin" if thin else "thick"))
-            cloud = CloudFixture(self.tmp, self.image_size_mb, api_version=self.api_version)
-            self.cloud = stack.useFixture(cloud).cloud
-            sim = self.cloud.simulator
-            return (
-                f"{sim.url} (PowerFlex {sim.api_version}, TLS, CA {sim.ca_path}); SDCs host1, host2"
-            )
-
-        def spawn() -> str:
-            flavor = make_flavor("m1.demo", root_gb=8, ephemeral_gb=8, swap=8192)
-            self.instance = self.cloud.spawn(self.cloud.new_instance(flavor), host="host1")
-            return (
-                f"instance {self.instance.uuid}: root 8 GiB from a {self.image_size_mb} MiB "
-                "qcow2 image (qemu-img), ephemeral 8 GiB, swap 8 GiB"
-            )
-
-        def write_read() -> str:
-            device = self.cloud.device(self.instance, host="host1")
-            self._expect(_read(device, 4 * units.Mi, len(PATTERN)) == PATTERN, "image data")
-            _write(device, MARKER_OFFSET, MARKER)
-            self._expect_marker("host1")
-            return f"read the image's data at 4 MiB, wrote and read a marker at 64 MiB of {device}"
-
-        def reboot() -> str:
-            self.cloud.reboot_hard(self.instance, host="host1")
-            self._expect_marker("host1")
-            return "domain redefined on the same volumes; marker intact"
-
-        def resize() -> str:
-            flavor = make_flavor("m1.demo.big", root_gb=16, ephemeral_gb=8, swap=8192)
-            migration = self.cloud.resize(self.instance, flavor, "host1", "host2")
-            self.cloud.confirm_resize(self.instance, migration, "host1")
-            root = self.cloud.volumes()[self.cloud.volume_name(self.instance)]
-            self._expect(root.size_kb == 16 * units.Mi, "root volume grown to 16 GiB")
-            self._expect_marker("host2")
-            return "root grown to 16 GiB and moved to host2, resize confirmed; marker intact"
-
-        def snapshot() -> str:
-            image = self.cloud.snapshot(self.instance, host="host2")
-            checks = {4 * units.Mi: PATTERN, MARKER_OFFSET: MARKER}
-            self._expect(_qcow2_holds(image, checks), "image data and marker in the upload")
-            size = image.stat().st_size / units.Mi
-            return f"uploaded a {size:.1f} MiB qcow2 of the root disk, marker included"
-
-        def live_migrate() -> str:
-            self.cloud.live_migrate(self.instance, "host2", "host1")
-            self._expect(self.cloud.domain_running(self.instance, "host1"), "running on host1")
-            self._expect_marker("host1")
-            return "running on host1, volumes mapped to host1 only; marker intact"
-
-        def rescue() -> str:
-            self.cloud.rescue(self.instance, host="host1")
-            return "booted from a rescue disk made from the image; the root disk is attached too"
-
-        def unrescue() -> str:
-            self.cloud.unrescue(self.instance, host="host1")
-            self._expect_marker("host1")
-            return "rescue disk removed; marker intact"
-
-        def delete() -> str:
-            self.cloud.delete(self.instance, host="host1")
-            self._expect(not self.cloud.instance_volume_names(self.instance), "volumes removed")
-            return "every volume of the instance removed"
-
-        def audit() -> str:
-            self.report.leaked = self._audit()
-            if self.report.leaked:
-                names = ", ".join(str(f["name"]) for f in self.report.leaked)
-                raise StepFailed(f"sio-backend audit found {names}")
-            return "sio-backend audit: nothing leaked"
-
+    def steps(self) -> list[Step]:
+        server = f"openstack server {{}} {NAME}"
         return [
-            ("start the simulator", start),
-            ("spawn on host1", spawn),
-            ("write and read the root disk", write_read),
-            ("hard reboot", reboot),
-            ("resize to a 16 GiB root on host2 and confirm", resize),
-            ("snapshot to Glance", snapshot),
-            ("live migrate to host1", live_migrate),
-            ("rescue", rescue),
-            ("unrescue", unrescue),
-            ("delete", delete),
-            ("sio-backend audit", audit),
+            Step(
+                "create a server with root, ephemeral and swap disks",
+                [
+                    "openstack flavor create --ram 512 --vcpus 1 --disk 8 --ephemeral 8 "
+                    "--swap 8192 demo.small",
+                    "openstack server create --flavor demo.small --image pattern-qcow2 "
+                    f"--network none --wait {NAME}",
+                ],
+                self._create,
+            ),
+            Step(
+                "write and read the root disk in the guest",
+                ["# in the guest: read /dev/vda at 4 MiB (the image's data), write at 1 MiB"],
+                self._write_read,
+            ),
+            Step("hard reboot", [server.format("reboot --hard --wait")], self._reboot),
+            Step(
+                "resize to a 16 GiB root (on the other host)",
+                [
+                    "openstack flavor create --ram 512 --vcpus 1 --disk 16 --ephemeral 8 "
+                    "--swap 8192 demo.large",
+                    server.format("resize --flavor demo.large --wait"),
+                ],
+                self._resize,
+            ),
+            Step("confirm the resize", [server.format("resize confirm")], self._confirm),
+            Step(
+                "snapshot to Glance",
+                [f"openstack server image create --name {NAME}-snapshot --wait {NAME}"],
+                self._snapshot,
+            ),
+            Step(
+                "live migrate back",
+                [server.format("migrate --live-migration --host {host} --wait")],
+                self._live_migrate,
+            ),
+            Step("rescue", [server.format("rescue")], self._rescue),
+            Step("unrescue", [server.format("unrescue")], self._unrescue),
+            Step("shelve (offloaded)", [server.format("shelve")], self._shelve),
+            Step("unshelve", [server.format("unshelve --wait")], self._unshelve),
+            Step("delete", [server.format("delete --wait")], self._delete),
+            Step(
+                "audit",
+                [
+                    "openstack server list --all-projects -f value -c ID > servers.txt",
+                    "sio-backend audit --instances-file servers.txt",
+                ],
+                self._audit_step,
+            ),
         ]
+
+    def _create(self) -> str:
+        small = self.nova.flavor(disk=8, ephemeral=8, swap=8192)
+        self.server = self.nova.boot(small, QCOW2_IMAGE_ID)
+        self._expect_disks(SMALL)
+        return "root 8 GiB from the qcow2 image (qemu-img), ephemeral 8 GiB, swap 8 GiB"
+
+    def _write_read(self) -> str:
+        device = self.nova.device(self.server)
+        self._expect(read(device, PATTERN_OFFSET, len(PATTERN)) == PATTERN, "image data")
+        write(device, MARK_OFFSET, MARK)
+        self._expect_mark()
+        return f"read the image's data at 4 MiB, wrote and read a mark at 1 MiB of {device}"
+
+    def _reboot(self) -> str:
+        self.server = self.nova._reboot_server(self.server, hard=True)
+        self._expect_disks(SMALL)
+        self._expect_mark()
+        return "the guest restarted on the same volumes; mark intact"
+
+    def _resize(self) -> str:
+        source = self.nova.host_of(self.server)
+        large = self.nova.flavor(disk=16, ephemeral=8, swap=8192)
+        self.server = self.nova._resize_server(self.server, large)
+        dest = self.nova.host_of(self.server)
+        self._expect(dest != source, f"moved from {source}")
+        root = self.nova.gateway.state_of(self.server["id"])["disk"]
+        self._expect(root == (16, {source, dest}), "root grown to 16 GiB, on both hosts")
+        return f"root grown to 16 GiB and mapped to {dest}; {source} keeps it for a revert"
+
+    def _confirm(self) -> str:
+        self.server = self.nova._confirm_resize(self.server)
+        self._expect_disks(LARGE)
+        self._expect_mark()
+        return "the source let go: every disk mapped to the new host only; mark intact"
+
+    def _snapshot(self) -> str:
+        action = {"createImage": {"name": f"{NAME}-snapshot"}}
+        image_id = self.nova.api.post_server_action(self.server["id"], action)["image_id"]
+        self.nova.notifier.wait_for_versioned_notifications("instance.snapshot.end")
+        uploaded = self.nova.glance.path(image_id)
+        self._expect(read(uploaded, MARK_OFFSET, len(MARK)) == MARK, "mark in the image")
+        self._expect(
+            read(uploaded, PATTERN_OFFSET, len(PATTERN)) == PATTERN, "image data in the image"
+        )
+        self._expect_disks(LARGE)
+        return f"image {image_id} in Glance holds the root disk, mark included"
+
+    def _live_migrate(self) -> str:
+        self.server = self.nova._live_migrate(self.server, host=self._other_host())
+        self._expect_disks(LARGE)
+        self._expect_mark()
+        return "the guest runs on the other host, its volumes mapped there only; mark intact"
+
+    def _rescue(self) -> str:
+        self.server = self.nova._rescue_server(self.server)
+        host = self.nova.host_of(self.server)
+        disks = self.nova.gateway.state_of(self.server["id"])
+        self._expect(host in disks.get("disk.rescue", (0, set()))[1], "rescue disk mapped")
+        return "booted from a rescue disk made from the image; the root disk is attached too"
+
+    def _unrescue(self) -> str:
+        self.server = self.nova._unrescue_server(self.server)
+        self._expect_disks(LARGE)
+        self._expect_mark()
+        return "rescue disk removed; mark intact"
+
+    def _shelve(self) -> str:
+        self.server = self.nova._shelve_server(self.server)
+        self._expect(self.nova.gateway.state_of(self.server["id"]) == {}, "no volume left")
+        return "snapshot to Glance, then every volume removed (offloaded)"
+
+    def _unshelve(self) -> str:
+        self.server = self.nova._unshelve_server(self.server)
+        self._expect_disks(LARGE)
+        self._expect_mark()
+        return "disks made again from the shelve snapshot; mark intact"
+
+    def _delete(self) -> str:
+        self.nova._delete_server(self.server)
+        self._expect(self.nova.gateway.state_of(self.server["id"]) == {}, "every volume removed")
+        return "every volume of the server removed"
+
+    def _audit_step(self) -> str:
+        self.report.leaked = self._audit()
+        if self.report.leaked:
+            names = ", ".join(str(f["name"]) for f in self.report.leaked)
+            raise StepFailed(f"the audit found {names}")
+        return "the audit, with nova's list of servers: nothing leaked"
+
+    def _other_host(self) -> str:
+        return self.nova.other_host(self.nova.host_of(self.server))
 
     def _expect(self, condition: bool, what: str) -> None:
         if not condition:
             raise StepFailed(f"{what}: not as expected")
 
-    def _expect_marker(self, host: str) -> None:
-        device = self.cloud.device(self.instance, host=host)
-        self._expect(_read(device, MARKER_OFFSET, len(MARKER)) == MARKER, f"marker on {host}")
+    def _expect_disks(self, sizes: dict[str, int]) -> None:
+        """The server's volumes are exactly ``sizes``, mapped to its host only."""
+        host = self.nova.host_of(self.server)
+        expected = {name: (size, {host}) for name, size in sizes.items()}
+        actual = self.nova.gateway.state_of(self.server["id"])
+        if actual != expected:
+            raise StepFailed(f"the gateway holds {actual}, not {expected}")
+
+    def _expect_mark(self) -> None:
+        device = self.nova.device(self.server)
+        self._expect(read(device, MARK_OFFSET, len(MARK)) == MARK, "the mark in the root disk")
+
+    def _audit(self) -> list[dict]:
+        """The audit's findings, the instances that exist being the servers nova lists."""
+        servers = self.nova.admin_api.get_servers(search_opts={"all_tenants": True})
+        known = audit.KnownInstances(frozenset(s["id"] for s in servers), "nova's API")
+        found = inventory.collect(self.nova.gateway.client, IID)
+        return [finding.row(found) for finding in audit.classify(found, known)]
 
     # -- running and reporting ---------------------------------------------
 
-    def run(self) -> DemoReport:
-        with _Stack() as stack:
-            for name, step in self.steps(stack):
-                if not self._run_step(name, step):
-                    break
-        return self.report
+    def run(self, started: float) -> None:
+        sim = self.nova.simulator
+        self._record(
+            Step(START, [], lambda: ""),
+            seconds=time.monotonic() - started,
+            calls=sim.call_counts(),
+            note=f"{sim.url} (PowerFlex {sim.api_version}, TLS, CA {sim.ca_path}); "
+            f"nova-compute on {', '.join(self.nova.HOSTS)}, each with its SDC",
+            commands=[],
+        )
+        for step in self.steps():
+            if not self._run_step(step):
+                break
 
-    def _run_step(self, name: str, step: Callable[[], str]) -> bool:
-        self.listener.started(name)
-        before = self.cloud.simulator.call_counts() if self.cloud else Counter()
+    def _run_step(self, step: Step) -> bool:
+        commands = [
+            command.format(host=self._other_host()) if "{host}" in command else command
+            for command in step.commands
+        ]
+        self.listener.started(step.name, commands)
+        before = self.nova.simulator.call_counts()
         started = time.monotonic()
         try:
-            note = step()
+            note = step.run()
             validated = self._validate_new_xmls()
         except Exception as error:  # any failure ends the demo, and names the step
-            self.report.failed_step = name
+            self.report.failed_step = step.name
             self.report.error = f"{type(error).__name__}: {error}"
             return False
-        calls = self.cloud.simulator.call_counts()
+        calls = self.nova.simulator.call_counts()
         calls.subtract(before)
+        self._record(
+            step,
+            seconds=time.monotonic() - started,
+            calls=calls,
+            note=note,
+            commands=commands,
+            validated=validated,
+        )
+        return True
+
+    def _record(
+        self,
+        step: Step,
+        *,
+        seconds: float,
+        calls: Counter,
+        note: str,
+        commands: list[str],
+        validated: int = 0,
+    ) -> None:
         report = StepReport(
-            name, time.monotonic() - started, +calls, validated, self._volumes(), note
+            step.name,
+            commands,
+            seconds,
+            +calls,
+            validated,
+            self._server(),
+            self._volumes(),
+            note,
         )
         self.report.steps.append(report)
         self.listener.finished(report)
-        return True
 
     def _validate_new_xmls(self) -> int:
-        new = self.cloud.domain_xmls[self._validated :]
-        for host, xml in new:
+        new = self.nova.domain_xmls[self._validated :]
+        for xml in new:
             try:
                 domain_xml.validate(xml)
             except domain_xml.InvalidDomainXml as error:
-                raise StepFailed(f"domain XML defined on {host}: {error}") from error
+                raise StepFailed(f"a domain XML nova defined: {error}") from error
         self._validated += len(new)
         return len(new)
 
-    def _volumes(self) -> list[dict[str, object]]:
-        rows = []
-        for name, volume in sorted(self.cloud.volumes().items(), key=lambda item: item[0] or ""):
-            rows.append(
-                {
-                    "name": name,
-                    "disk": _disk_label(name),
-                    "size_gb": volume.size_kb // units.Mi,
-                    "type": volume.volume_type,
-                    "mapped_to": sorted(self.cloud.mapped_hosts(name)),
+    def _server(self) -> dict[str, object]:
+        if not self.server:
+            return {}
+        servers = self.nova.admin_api.get_servers(search_opts={"all_tenants": True})
+        for server in servers:
+            if server["id"] == self.server["id"]:
+                return {
+                    "id": server["id"],
+                    "status": server["status"],
+                    "host": server.get("OS-EXT-SRV-ATTR:host"),
                 }
-            )
-        return rows
+        return {"id": self.server["id"], "status": "DELETED", "host": None}
 
-    def _audit(self) -> list[dict]:
-        """Run ``sio-backend audit`` on the simulator, no instance existing; its findings."""
-        sim = self.cloud.simulator
-        conf = self.tmp / "nova-audit.conf"
-        conf.write_text(
-            "[scaleio]\n"
-            f"rest_server_ip = {sim.host}\nrest_server_port = {sim.port}\n"
-            f"rest_server_username = {sim.username}\nrest_server_password = {sim.password}\n"
-            f"verify_server_certificate = true\nserver_certificate_path = {sim.ca_path}\n"
-            f"installation_identifier = {IID}\n"
-        )
-        instances = self.tmp / "instances.txt"
-        instances.write_text("")  # the instance list after the delete: empty
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            arguments = ["audit", "--format", "json", "--config-file", str(conf)]
-            status = sio_backend_command.main([*arguments, "--instances-file", str(instances)])
-        findings = json.loads(out.getvalue())["findings"]
-        if status not in (0, 1):
-            raise StepFailed(f"sio-backend audit exited {status}")
-        return findings
-
-
-class _Stack(fixtures.Fixture):
-    """Holds the fixtures the steps start, so they stop in reverse order at the end."""
-
-    def _setUp(self) -> None:
-        pass
+    def _volumes(self) -> list[dict[str, object]]:
+        if not self.server:
+            return []
+        disks = self.nova.gateway.instance_volumes(self.server["id"])
+        return [
+            {
+                "disk": name,
+                "name": disk.volume.name,
+                "size_gb": disk.size_gb,
+                "mapped_to": sorted(disk.hosts),
+            }
+            for name, disk in sorted(disks.items())
+        ]
 
 
 @contextlib.contextmanager
@@ -360,4 +414,15 @@ def run(
 ) -> DemoReport:
     """The demo against a simulator of the generation ``api_version`` names."""
     with state_directory(keep) as tmp:
-        return Demo(tmp, image_size_mb, listener, api_version).run()
+        report = DemoReport(state_dir=str(tmp))
+        options = {"API_VERSION": api_version, "IMAGE_SIZE_MB": image_size_mb, "STATE_DIR": tmp}
+        nova_services = type("DemoServices", (DemoServices,), options)
+        listener.started(START, [])
+        started = time.monotonic()
+        try:
+            services.run(lambda nova: Demo(nova, listener, report).run(started), nova_services)
+        except services.ServicesFailed as error:
+            if report.ok:  # the failure was nova's services, not a step
+                report.failed_step = START
+                report.error = str(error).strip().splitlines()[-1]
+        return report

@@ -1,8 +1,8 @@
 """The two-host nova harness the functional tests use.
 
-The hosts themselves live in the package (``sio_backend.demo.cloud``), since
-``sio-backend demo`` runs the same ones; the tests import them from here under
-the names they have always used, with :class:`FlowTestCase` on top.
+The hosts themselves are the step-level harness (``sio_fixtures.cloud``); the
+tests import them from here under the names they have always used, with
+:class:`FlowTestCase` on top.
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ from pathlib import Path
 
 import fixtures
 from sio_fixtures import nova_support
-from sio_fixtures.generation import API_VERSION
-
-from sio_backend.demo.cloud import (
+from sio_fixtures.cloud import (
     CONF,
     HOSTS,
     IID,
@@ -22,10 +20,12 @@ from sio_backend.demo.cloud import (
     Cloud,
     CloudFixture,
     FileGlance,
-    configure,
     make_flavor,
     make_image,
 )
+from sio_fixtures.generation import API_VERSION
+
+from sio_backend.demo.nova_conf import configure
 
 __all__ = [
     "CONF",
@@ -37,7 +37,6 @@ __all__ = [
     "CloudFixture",
     "FileGlance",
     "FlowTestCase",
-    "configure",
     "make_flavor",
     "make_image",
 ]
@@ -53,7 +52,12 @@ class FlowTestCase(nova_support.NovaTestCase):
     def setUp(self) -> None:
         super().setUp()
         tmp = Path(self.useFixture(fixtures.TempDir()).path)
-        configure(self.flags, tmp)
+        configure(
+            self.flags,
+            installation_id=IID,
+            lock_path=tmp / "locks",
+            default_provisioning_type="thin",
+        )
         self.cloud = self.useFixture(
             CloudFixture(tmp, image_size_mb=self.IMAGE_SIZE_MB, api_version=self.API_VERSION)
         ).cloud

@@ -19,12 +19,11 @@ import pytest
 import test_driver_flows_migrate as flows_migrate
 import test_imagebackend_create as create_tests
 from nova_hosts import HOSTS, IID, FlowTestCase, make_flavor
-from sio_fixtures import nova_manager
+from sio_fixtures import nova_disks, nova_manager
 from sio_fixtures.generation import GENERATION, REFRESH, login_route, map_verb, snapshot_verb
 from test_driver_flows_migrate import no_port_binding
 
 from sio_backend import storage
-from sio_backend.demo import nova_disks
 from sio_backend.instance_volumes import InstanceVolumes
 from sio_backend.simulator.host import simulated_storage
 

@@ -10,7 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from oslo_config import cfg
-from sio_fixtures.device_io import read, write
 from sio_fixtures.fake_clock import FakeClock
 from sio_fixtures.generation import (
     GENERATION,
@@ -24,6 +23,7 @@ from sio_fixtures.generation import (
 
 from sio_backend import conf as sio_conf
 from sio_backend import exceptions
+from sio_backend.demo.device_io import read, write
 from sio_backend.gateway import GatewayClient
 from sio_backend.simulator import Simulator
 

@@ -2,7 +2,7 @@
 
 Two simulated hosts share one gateway client, as the workers of one
 nova-compute do.  Disks are made through ScaleIOImage exactly as nova's
-spawn makes them (:mod:`sio_backend.demo.nova_disks`), deleted as the
+spawn makes them (:mod:`sio_fixtures.nova_disks`), deleted as the
 driver's cleanup deletes them.  Races on one volume are made to happen in
 a chosen order by pausing one operation inside a gateway call.
 """
@@ -19,10 +19,10 @@ from collections.abc import Callable
 
 import pytest
 import test_imagebackend_create as create_tests
+from sio_fixtures import nova_disks
 from sio_fixtures.generation import THICK_VOLUMES
 
 from sio_backend import exceptions, image_cache, naming
-from sio_backend.demo import nova_disks
 from sio_backend.flavor import DiskPlacement
 from sio_backend.gateway import GatewayClient
 from sio_backend.instance_volumes import InstanceVolumes

@@ -34,13 +34,13 @@ from urllib.parse import urlsplit
 from nova.compute import task_states, vm_states
 from nova_hosts import HOSTS, IID, PATTERN, make_flavor
 from requests.adapters import BaseAdapter
-from sio_fixtures.device_io import write
 from sio_fixtures.fault_matrix import MARK, MARK_AT, CallTarget, MatrixTestCase
-from sio_fixtures.nova_conf import write_nova_conf
 from test_driver_flows_migrate import LiveMigration
 
 from sio_backend import naming, storage
 from sio_backend.cmd.main import main
+from sio_backend.demo.device_io import write
+from sio_backend.demo.nova_conf import write_nova_conf
 from sio_backend.flavor import DiskPlacement
 from sio_backend.simulator.host import simulated_storage
 

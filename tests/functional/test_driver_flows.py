@@ -8,9 +8,9 @@ to the root disk before a move reads back after it.
 from __future__ import annotations
 
 from nova_hosts import PATTERN, FlowTestCase, make_flavor
-from sio_fixtures.device_io import read
 
 from sio_backend import exceptions
+from sio_backend.demo.device_io import read
 from sio_backend.flavor import DiskPlacement
 
 GiB = 1024**3

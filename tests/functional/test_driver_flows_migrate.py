@@ -22,10 +22,10 @@ from nova.virt.libvirt import guest as libvirt_guest
 from nova_hosts import PATTERN, FlowTestCase, make_flavor
 from oslo_serialization import jsonutils
 from oslo_utils import units
-from sio_fixtures.device_io import read, write
 from sio_fixtures.generation import map_verb, rounded_gb
 
 from sio_backend import exceptions, naming
+from sio_backend.demo.device_io import read, write
 from sio_backend.driver import TRAIT
 from sio_backend.storage import Storage
 

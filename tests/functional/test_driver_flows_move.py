@@ -19,10 +19,10 @@ from nova import objects
 from nova.compute import task_states, vm_states
 from nova.virt.libvirt import driver as libvirt_driver
 from nova_hosts import IID, PATTERN, FlowTestCase, make_flavor
-from sio_fixtures.device_io import read, write
 from sio_fixtures.generation import PROVISIONING, THICK_VOLUMES, rounded_gb
 
 from sio_backend import naming
+from sio_backend.demo.device_io import read, write
 from sio_backend.exceptions import GatewayError
 
 CONF = nova.conf.CONF

@@ -9,10 +9,10 @@ snapshot taken again uploads the root disk's content.
 from __future__ import annotations
 
 from oslo_utils import units
-from sio_fixtures.device_io import read
 from sio_fixtures.fault_matrix import MARK, MARK_AT, PATTERN, Flow, MatrixTestCase, MiB
 
 from sio_backend import exceptions
+from sio_backend.demo.device_io import read
 from sio_backend.instance_volumes import InstanceVolumes
 
 

@@ -18,7 +18,6 @@ from collections.abc import Callable
 
 import pytest
 from nova_hosts import IID, IMAGE_ID, PATTERN, FlowTestCase, make_flavor
-from sio_fixtures.device_io import read, write
 from sio_fixtures.fake_clock import FakeClock
 from sio_fixtures.generation import (
     ALL,
@@ -30,11 +29,12 @@ from sio_fixtures.generation import (
     size_step_gb,
     snapshot_verb,
 )
-from sio_fixtures.nova_conf import write_nova_conf
 from test_driver_flows_migrate import no_port_binding
 
 from sio_backend import naming
 from sio_backend.cmd.main import main
+from sio_backend.demo.device_io import read, write
+from sio_backend.demo.nova_conf import write_nova_conf
 from sio_backend.gateway import GatewayClient
 from sio_backend.simulator import Simulator
 from sio_backend.simulator.generations import generation

@@ -18,7 +18,6 @@ import pytest
 from nova import exception
 from nova.compute import task_states
 from oslo_utils import units
-from sio_fixtures.device_io import read, write
 from sio_fixtures.generation import THICK_VOLUMES, rounded_gb
 from test_imagebackend_create import (  # noqa: F401 - fixtures
     IID,
@@ -31,6 +30,7 @@ from test_imagebackend_create import (  # noqa: F401 - fixtures
 )
 
 from sio_backend import audit, exceptions, image_cache, inventory, naming, storage
+from sio_backend.demo.device_io import read, write
 from sio_backend.flavor import DiskPlacement
 from sio_backend.imagebackend import ScaleIOImage
 

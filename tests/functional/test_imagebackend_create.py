@@ -21,11 +21,11 @@ from nova import exception, objects
 from nova.virt.libvirt import driver as libvirt_driver
 from oslo_config import fixture as config_fixture
 from oslo_utils import units
-from sio_fixtures.device_io import read, write
 from sio_fixtures.generation import PROVISIONING, THICK_VOLUMES, rounded_gb
 
 from sio_backend import exceptions, privileged, storage
-from sio_backend.demo.cloud import configure
+from sio_backend.demo.device_io import read, write
+from sio_backend.demo.nova_conf import configure
 from sio_backend.imagebackend import ScaleIOImage
 from sio_backend.simulator.host import simulated_storage
 
@@ -42,7 +42,12 @@ def nova_conf(tmp_path: Path):
     fixture = config_fixture.Config(CONF)
     fixture.setUp()
     fixture.config(instances_path=str(tmp_path / "instances"), host="host1")
-    configure(fixture.config, tmp_path, installation_id=IID, provisioning=PROVISIONING)
+    configure(
+        fixture.config,
+        installation_id=IID,
+        lock_path=tmp_path / "locks",
+        default_provisioning_type=PROVISIONING,
+    )
     yield fixture
     fixture.cleanUp()
 

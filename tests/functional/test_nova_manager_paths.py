@@ -20,11 +20,11 @@ from nova.compute import vm_states
 from nova.tests.fixtures import libvirt as fakelibvirt
 from nova.virt.libvirt import guest as libvirt_guest
 from nova_hosts import IID, FlowTestCase, make_flavor
-from sio_fixtures.device_io import read, write
 from sio_fixtures.nova_manager import CrossCellResize, Manager, bdi
 from test_driver_flows_migrate import LiveMigration, manager_cleanup_flags, no_port_binding
 
 from sio_backend import exceptions, naming
+from sio_backend.demo.device_io import read, write
 
 CONF = nova.conf.CONF
 MARK = b"written before the resize".ljust(4096, b".")

@@ -12,10 +12,10 @@ import json
 import uuid
 
 import pytest
-from sio_fixtures.nova_conf import write_nova_conf
 
 from sio_backend import naming
 from sio_backend.cmd.main import main
+from sio_backend.demo.nova_conf import write_nova_conf
 
 IID = "func"
 LIVE = "0f2c7b7e-5d1a-4c39-9d1b-9a3f3b1f0c11"

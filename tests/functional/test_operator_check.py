@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import trustme
 from sio_fixtures.generation import GENERATION, size_step_gb
-from sio_fixtures.nova_conf import write_nova_conf
 
 from sio_backend.cmd.main import main
+from sio_backend.demo.nova_conf import write_nova_conf
 from sio_backend.preflight import Preflight
 
 

@@ -36,8 +36,8 @@ from nova_hosts import PATTERN, FlowTestCase, make_flavor
 from oslo_utils import units
 
 from sio_backend import exceptions
+from sio_backend.demo.device_io import read, write
 from sio_fixtures import fault_matrix_report
-from sio_fixtures.device_io import read, write
 
 MiB = units.Mi
 MARK = b"fault matrix marker".ljust(4096, b".")

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sio_fixtures.device_io import read, write
 
+from sio_backend.demo.device_io import read, write
 from sio_backend.simulator import Simulator
 from sio_backend.simulator.devices import DeviceManager
 

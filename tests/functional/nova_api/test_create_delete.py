@@ -7,8 +7,9 @@ other, and the root disk holds what was written to it before.
 
 from __future__ import annotations
 
-from sio_fixtures.glance import QCOW2_IMAGE_ID, RAW_IMAGE_ID
 from sio_fixtures.servers import SioServersTestBase
+
+from sio_backend.demo.glance import QCOW2_IMAGE_ID, RAW_IMAGE_ID
 
 
 class CreateDeleteTest(SioServersTestBase):

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import fixtures
 from nova.tests.fixtures import libvirt as fakelibvirt
-from sio_fixtures.device_io import read
 from sio_fixtures.generation import rounded_gb
-from sio_fixtures.glance import PATTERN, PATTERN_OFFSET, QCOW2_IMAGE_ID, RAW_IMAGE_ID
 from sio_fixtures.servers import MARK, MARK_OFFSET, SioServersTestBase
+
+from sio_backend.demo.device_io import read
+from sio_backend.demo.glance import PATTERN, PATTERN_OFFSET, QCOW2_IMAGE_ID, RAW_IMAGE_ID
 
 
 class SnapshotTest(SioServersTestBase):

@@ -25,14 +25,14 @@ from pathlib import Path
 import fixtures
 from nova import test
 from nova.tests.functional.libvirt import test_evacuate as nova_evacuate
-from sio_fixtures.compute_hosts import ComputeHostsFixture
-from sio_fixtures.gateway_https import RealHttpsFixture
 from sio_fixtures.generation import API_VERSION
-from sio_fixtures.glance import ImageFilesGlanceFixture, make_image
 from sio_fixtures.nova_support import PytestCompatibleMixin
 from sio_fixtures.servers import IID, MARK, SioServersTestBase, api_paste_config
 
 from sio_backend import storage
+from sio_backend.demo.compute_hosts import ComputeHostsFixture
+from sio_backend.demo.gateway_https import RealHttpsFixture
+from sio_backend.demo.glance import ImageFilesGlanceFixture, make_image
 from sio_backend.simulator.host import simulated_storage
 
 

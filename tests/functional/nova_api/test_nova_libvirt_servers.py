@@ -17,8 +17,9 @@ from __future__ import annotations
 from nova.tests.functional.api import client
 from nova.tests.functional.libvirt import test_rescue_deleted_base, test_stateless_firmware
 from oslo_utils.fixture import uuidsentinel
-from sio_fixtures.glance import make_image
 from sio_fixtures.servers import SioServersTestBase
+
+from sio_backend.demo.glance import make_image
 
 
 class _NovaServersTest(SioServersTestBase):

@@ -1,8 +1,10 @@
-"""Two nova compute hosts in one process, each a real SioLibvirtDriver.
+"""Two nova compute hosts in one process, each a real SioLibvirtDriver, driven step by step.
 
-This is a simulation harness for the demo and the functional tests, not
-production code: it uses nova's test fixtures (LibvirtFixture, fake
-instances), which ship in the nova wheel.
+The step-level harness: the tests call the driver's methods in nova's
+order themselves, where nova's API cannot reach a step (crash points between
+two driver calls, call budgets, the fault matrix's single calls).  Whole
+server actions go through nova's own services instead
+(:class:`sio_fixtures.servers.SioServersTestBase`).
 
 The libvirt underneath is nova's fakelibvirt (LibvirtFixture); the storage is
 the simulator over verified HTTPS, with one simulated SDC per host; images
@@ -42,6 +44,7 @@ from oslo_serialization import jsonutils
 from oslo_utils import units, uuidutils
 
 from sio_backend import naming, privileged, storage
+from sio_backend.demo.remote_hosts import RemoteHosts
 from sio_backend.driver import SioLibvirtDriver
 from sio_backend.simulator import Simulator
 from sio_backend.simulator.host import simulated_storage
@@ -51,23 +54,6 @@ IID = "flow"
 HOSTS = ("host1", "host2")
 IMAGE_ID = "155d900f-4e14-4e4c-a73d-069cbf4541e6"
 PATTERN = b"\x5a" * units.Mi  # written by the image at 4 MiB
-
-
-def configure(config, tmp: Path, *, installation_id: str = IID, provisioning: str = "thin") -> None:
-    """Set the options a host of this harness runs with.
-
-    ``config`` is how the caller sets options: an oslo config fixture's
-    ``config`` or a nova test case's ``flags`` (same signature).
-    """
-    config(images_type="sio", group="libvirt")
-    config(lock_path=str(tmp / "locks"), group="oslo_concurrency")
-    config(
-        installation_identifier=installation_id,
-        default_protection_domain_name="pd1",
-        default_storage_pool_name="sp1",
-        default_provisioning_type=provisioning,
-        group="scaleio",
-    )
 
 
 def make_image(path: Path, size_mb: int = 1024) -> Path:
@@ -160,45 +146,6 @@ class FileGlance:
                 while start < end:
                     start += os.copy_file_range(source, target.fileno(), end - start, start, start)
             target.truncate(size)
-
-
-class RemoteHosts:
-    """SSH between the simulated hosts: nova's remote filesystem calls and remote copies.
-
-    Each host has its own instances path, so a path the calling host names
-    is the same path under the other host's.  What is copied to another host
-    is recorded (``copied``: file names), so tests can tell that no disk was.
-    """
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.copied: list[str] = []
-
-    def _there(self, host: str, path: str) -> Path:
-        return self.tmp / host / "instances" / Path(path).relative_to(CONF.instances_path)
-
-    def create_file(self, host: str, path: str, **_kwargs) -> None:
-        self._there(host, path).touch()
-
-    def remove_file(self, host: str, path: str, **_kwargs) -> None:
-        self._there(host, path).unlink(missing_ok=True)
-
-    def create_dir(self, host: str, path: str, **_kwargs) -> None:
-        self._there(host, path).mkdir(parents=True, exist_ok=True)
-
-    def remove_dir(self, host: str, path: str, **_kwargs) -> None:
-        shutil.rmtree(self._there(host, path), ignore_errors=True)
-
-    def copy_image(
-        self, src: str, dest: str, host: str | None = None, receive: bool = False, **_kwargs
-    ) -> None:
-        """nova's libvirt_utils.copy_image: a local copy, or one to or from ``host``."""
-        if host and receive:
-            src = str(self._there(host, src))
-        elif host:
-            dest = str(self._there(host, dest))
-            self.copied.append(Path(src).name)
-        shutil.copyfile(src, dest)
 
 
 @dataclass
@@ -558,7 +505,7 @@ class CloudFixture(fixtures.Fixture):
             self.tmp,
             context=nova_context.get_admin_context(),
             glance=FileGlance(self.tmp / "glance"),
-            remote=RemoteHosts(self.tmp),
+            remote=RemoteHosts(lambda host: self.tmp / host / "instances"),
         )
         self._record_domain_xmls()
         for host in HOSTS:

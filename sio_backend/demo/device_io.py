@@ -1,4 +1,4 @@
-"""Reading and writing a (simulated) device at an offset, for the tests."""
+"""Reading and writing a (simulated) device at an offset: what a guest writes, read back."""
 
 from __future__ import annotations
 
