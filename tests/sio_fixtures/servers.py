@@ -37,7 +37,7 @@ from nova.tests import fixtures as nova_fixtures
 from nova.tests.fixtures import libvirt as fakelibvirt
 from nova.tests.functional.libvirt import base
 
-from sio_backend import privileged, storage
+from sio_backend import audit, inventory, privileged, storage
 from sio_backend.demo.cloud import RemoteHosts
 from sio_backend.gateway import GatewayClient
 from sio_backend.simulator import Simulator
@@ -325,3 +325,12 @@ class SioServersTestBase(PytestCompatibleMixin, base.ServersTestBase):
     def assert_image_data(self, server: dict, disk: str = "disk") -> None:
         """The disk holds the data of the image it was made from."""
         self.assertEqual(PATTERN, read(self.device(server, disk), PATTERN_OFFSET, len(PATTERN)))
+
+    # -- what `sio-backend audit` reports -----------------------------------------------------
+
+    def assert_audit_clean(self) -> None:
+        """``sio-backend audit``, told the servers nova's API lists, reports nothing."""
+        found = inventory.collect(self.gateway.client, IID)
+        servers = self.admin_api.get_servers(search_opts={"all_tenants": 1})
+        known = audit.KnownInstances(frozenset(s["id"] for s in servers), "nova's API")
+        self.assertEqual([], [finding.row(found) for finding in audit.classify(found, known)])
