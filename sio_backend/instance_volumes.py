@@ -220,9 +220,7 @@ class InstanceVolumes:
 
     def _mapped_elsewhere(self, disk_name: str) -> bool:
         volume = self.storage.find(self._name(disk_name))
-        return volume is not None and bool(
-            volume.mapped_sdc_ids - {self.storage.local_sdc().id}
-        )
+        return volume is not None and bool(volume.mapped_sdc_ids - {self.storage.local_sdc().id})
 
     def remove_rescue(self) -> None:
         for name in self._rescue_names():

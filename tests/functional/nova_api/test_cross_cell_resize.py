@@ -18,12 +18,12 @@ from nova.policies import servers as servers_policies
 from sio_fixtures.servers import MARK, SioServersTestBase
 
 LATER = MARK.upper()  # written on the destination, after the resize
+CELL_OF = {"compute1": "cell1", "compute2": "cell2"}  # one compute in each cell
 
 
 class CrossCellResizeTest(SioServersTestBase):
     NUMBER_OF_CELLS = 2
-    HOSTS = ("compute1", "compute2")
-    CELL_OF = {"compute1": "cell1", "compute2": "cell2"}
+    HOSTS = tuple(CELL_OF)
 
     def setUp(self) -> None:
         super().setUp()
@@ -32,7 +32,7 @@ class CrossCellResizeTest(SioServersTestBase):
         )
 
     def start_compute(self, hostname: str = "compute1", *args, **kwargs) -> str:
-        kwargs.setdefault("cell_name", self.CELL_OF[hostname])
+        kwargs.setdefault("cell_name", CELL_OF[hostname])
         return super().start_compute(hostname, *args, **kwargs)
 
     def cell_of(self, server: dict) -> str:
@@ -48,7 +48,7 @@ class CrossCellResizeTest(SioServersTestBase):
         server = self._resize_server(server, flavor)
         dest = self.host_of(server)
         self.assertNotEqual(source, dest)
-        self.assertEqual(self.CELL_OF[dest], self.cell_of(server))
+        self.assertEqual(CELL_OF[dest], self.cell_of(server))
         self.assertEqual(1, len(self.api.get_servers()), "the hidden copy is listed")
         self.assert_mark(server)
         return server, source, dest
