@@ -207,6 +207,9 @@ class InstanceVolumes:
         if plan.fence:
             self.keep_only_this_host()
         for disk_name in sorted(plan.remove):
+            if plan.keep_if_mapped_elsewhere and self._mapped_elsewhere(disk_name):
+                LOG.info("Keeping %s: another host maps it", self._name(disk_name))
+                continue
             self.storage.remove_named(self._name(disk_name))
         if plan.remove_resize_snapshot:
             snapshot = self.resize_snapshot()
@@ -214,6 +217,10 @@ class InstanceVolumes:
                 self.storage.remove(snapshot)
         if plan.unmap_here:
             self.detach_all()
+
+    def _mapped_elsewhere(self, disk_name: str) -> bool:
+        volume = self.storage.find(self._name(disk_name))
+        return volume is not None and bool(volume.mapped_sdc_ids - {self.storage.local_sdc().id})
 
     def remove_rescue(self) -> None:
         for name in self._rescue_names():

@@ -97,6 +97,8 @@ class Release:
     remove_all: bool = False  # every volume, other hosts cut off first
     unmap_here: bool = False  # the volumes stay, this host lets go of them
     remove: frozenset[str] = frozenset()  # disks no live record needs any more
+    # A disk of ``remove`` that another host maps is left to the record running there.
+    keep_if_mapped_elsewhere: bool = False
     remove_resize_snapshot: bool = False  # no revert can use it any more
     fence: bool = False  # cut every other host off: this record is the only live one
 
@@ -128,12 +130,17 @@ def _hidden_copy_ends(instance) -> Release:
     The target cell's on a cross-cell revert: the source's copy goes back
     to the old flavor and reverts to the snapshot.  The source cell's on a
     confirm: the target's copy keeps the new flavor, and no revert can come.
+    The other copy's flavor does not say all it uses: nova copies the block
+    device mappings to the target cell as they are (a swap the new flavor
+    drops stays in them, and the guest there gets it), so a disk the other
+    copy's host maps is left to it.
     """
     reverting = field(instance, "task_state") == task_states.RESIZE_REVERTING
     live = field(instance, "old_flavor") if reverting else field(instance, "new_flavor")
     return Release(
         unmap_here=True,
         remove=only_in(field(instance, "flavor"), live),
+        keep_if_mapped_elsewhere=True,
         remove_resize_snapshot=not reverting,
     )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import fixtures
 from nova.tests.fixtures import libvirt as fakelibvirt
 
+from sio_backend import audit, instance_sources, inventory
 from sio_backend.demo.device_io import read
 from sio_backend.demo.glance import PATTERN, PATTERN_OFFSET, QCOW2_IMAGE_ID
 from sio_backend.demo.services import (
@@ -113,3 +114,19 @@ class SioServersTestBase(PytestCompatibleMixin, SioServices):
     def assert_image_data(self, server: dict, disk: str = "disk") -> None:
         """The disk holds the data of the image it was made from."""
         self.assertEqual(PATTERN, read(self.device(server, disk), PATTERN_OFFSET, len(PATTERN)))
+
+    # -- what `sio-backend audit` finds ------------------------------------------------------
+
+    def audit_findings(self) -> list[tuple[str, str, str]]:
+        """(volume name, problem, --fix action) of each finding of the audit, told which
+        instances exist by nova's API (as ``--instances-file`` from ``openstack server list``)."""
+        servers = self.admin_api.get_servers(detail=False, search_opts={"all_tenants": 1})
+        known = instance_sources.from_list([server["id"] for server in servers], [])
+        found = inventory.collect(self.gateway.client, IID)
+        return [
+            (finding.volume.name, finding.problem.value, finding.action.value)
+            for finding in audit.classify(found, known)
+        ]
+
+    def assert_audit_clean(self) -> None:
+        self.assertEqual([], self.audit_findings())

@@ -59,13 +59,20 @@ def test_only_the_owner_removes_everything():
         (
             task_states.RESIZE_MIGRATED,
             (flavor(swap=512), flavor(swap=512), flavor()),
-            Release(unmap_here=True, remove=frozenset({"disk.swap"}), remove_resize_snapshot=True),
+            Release(
+                unmap_here=True,
+                remove=frozenset({"disk.swap"}),
+                keep_if_mapped_elsewhere=True,
+                remove_resize_snapshot=True,
+            ),
         ),
         # The target cell's copy on a cross-cell revert: the source reverts to the snapshot.
         (
             task_states.RESIZE_REVERTING,
             (flavor(ephemeral_gb=8), flavor(swap=512), flavor(ephemeral_gb=8)),
-            Release(unmap_here=True, remove=frozenset({"disk.local"})),
+            Release(
+                unmap_here=True, remove=frozenset({"disk.local"}), keep_if_mapped_elsewhere=True
+            ),
         ),
     ],
 )
@@ -78,7 +85,7 @@ def test_a_hidden_copy_gives_up_only_what_the_live_copy_does_not_use(task_state,
 def test_a_hidden_copy_whose_flavors_are_unknown_removes_nothing_but_the_snapshot():
     source = record(hidden=True, flavor=flavor(swap=512))
     assert ownership.on_cleanup(source, HERE, destroy_disks=True) == Release(
-        unmap_here=True, remove_resize_snapshot=True
+        unmap_here=True, keep_if_mapped_elsewhere=True, remove_resize_snapshot=True
     )
 
 
