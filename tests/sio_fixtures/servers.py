@@ -37,7 +37,7 @@ from nova.tests import fixtures as nova_fixtures
 from nova.tests.fixtures import libvirt as fakelibvirt
 from nova.tests.functional.libvirt import base
 
-from sio_backend import privileged, storage
+from sio_backend import audit, instance_sources, inventory, privileged, storage
 from sio_backend.demo.cloud import RemoteHosts
 from sio_backend.gateway import GatewayClient
 from sio_backend.simulator import Simulator
@@ -325,3 +325,19 @@ class SioServersTestBase(PytestCompatibleMixin, base.ServersTestBase):
     def assert_image_data(self, server: dict, disk: str = "disk") -> None:
         """The disk holds the data of the image it was made from."""
         self.assertEqual(PATTERN, read(self.device(server, disk), PATTERN_OFFSET, len(PATTERN)))
+
+    # -- what `sio-backend audit` finds ------------------------------------------------------
+
+    def audit_findings(self) -> list[tuple[str, str, str]]:
+        """(volume name, problem, --fix action) of each finding of the audit, told which
+        instances exist by nova's API (as ``--instances-file`` from ``openstack server list``)."""
+        servers = self.api.get_servers(detail=False, search_opts={"all_tenants": 1})
+        known = instance_sources.from_list([server["id"] for server in servers], [])
+        found = inventory.collect(self.gateway.client, IID)
+        return [
+            (finding.volume.name, finding.problem.value, finding.action.value)
+            for finding in audit.classify(found, known)
+        ]
+
+    def assert_audit_clean(self) -> None:
+        self.assertEqual([], self.audit_findings())
