@@ -113,3 +113,12 @@ class ImageFilesGlanceFixture(nova_glance.GlanceFixture):
 
     def _store(self, image_id: str, data) -> None:
         _copy_sparse(data.name, self.path(image_id))  # nova uploads an open file
+
+    def detail(self, context, filters=None, sort_key=None, sort_dir="asc", **kwargs):
+        """Glance's filtering on image properties and newest-first order, which nova's
+        backup rotation relies on (the stock fixture returns every image, oldest first)."""
+        images = super().detail(context, **kwargs)
+        for key, value in (filters or {}).items():
+            name = key.removeprefix("property-")
+            images = [i for i in images if i.get("properties", {}).get(name, i.get(name)) == value]
+        return images[::-1] if sort_key == "created_at" and sort_dir == "desc" else images
