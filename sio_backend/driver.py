@@ -33,7 +33,7 @@ from nova.virt.libvirt import utils as libvirt_utils
 from oslo_log import log as logging
 from oslo_utils import excutils, fileutils, units, uuidutils
 
-from sio_backend import exceptions, flavor, ownership, sdc, storage
+from sio_backend import capacity, exceptions, flavor, ownership, sdc, storage
 from sio_backend.gateway import Volume
 from sio_backend.instance_volumes import ROOT, InstanceVolumes
 
@@ -87,7 +87,6 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
         super().__init__(virtapi, read_only)
         self._spawning: set[str] = set()
         self._spawning_lock = threading.Lock()
-        self._last_capacity: dict[str, float] | None = None
 
     # -- helpers --------------------------------------------------------------
 
@@ -454,26 +453,23 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
     # -- capacity ----------------------------------------------------------------------
 
     def _get_local_gb_info(self):
-        """DISK_GB from the default pool's net capacity (see docs/flows/capacity.rst)."""
+        """DISK_GB from the default pool's net capacity (see docs/flows/capacity.rst).
+
+        nova asks on every resource update, claims included: the pool is
+        read once per ``update_resources_interval`` for the whole process
+        (:mod:`sio_backend.capacity`).
+        """
         if not _enabled():
             return super()._get_local_gb_info()
-        store = self._storage()
         options = CONF.scaleio
         placement = flavor.DiskPlacement(
             options.default_protection_domain_name, options.default_storage_pool_name, thin=True
         )
-        try:
-            capacity = store.client.pool_capacity(store.pool_id(placement))
-        except exceptions.ScaleIOError as err:
-            if self._last_capacity is None:
-                raise
-            LOG.warning("Reporting the last known pool capacity: %s", err)
-            return dict(self._last_capacity)
+        reading = self._storage().pool_capacity(placement, capacity.reporting_interval(CONF))
         share = options.capacity_fraction
-        total = capacity.total_kb * units.Ki * share / units.Gi
-        free = capacity.free_kb * units.Ki * share / units.Gi
-        self._last_capacity = {"total": total, "free": free, "used": total - free}
-        return dict(self._last_capacity)
+        total = reading.total_kb * units.Ki * share / units.Gi
+        free = reading.free_kb * units.Ki * share / units.Gi
+        return {"total": total, "free": free, "used": total - free}
 
     def update_provider_tree(self, provider_tree, nodename, allocations=None):
         super().update_provider_tree(provider_tree, nodename, allocations)
