@@ -86,6 +86,7 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
     def __init__(self, virtapi, read_only: bool = False) -> None:
         super().__init__(virtapi, read_only)
         self._spawning: set[str] = set()
+        self._migrated_away: set[str] = set()
         self._spawning_lock = threading.Lock()
 
     # -- helpers --------------------------------------------------------------
@@ -217,6 +218,8 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
         with self._spawning_lock:
             if instance.uuid in self._spawning:
                 return  # spawn's own rollback knows which volumes it created
+            if instance.uuid in self._migrated_away:
+                return  # post_live_migration let go of them (see cleanup)
         plan = ownership.on_cleanup(instance, CONF.host, destroy_disks=cleanup_instance_disks)
         if cleanup_instance_disks and not plan.remove_all:
             LOG.warning(
@@ -330,11 +333,55 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
         return migrate_data
 
     @_one_operation
-    def post_live_migration_at_source(self, context, instance, network_info):
-        super().post_live_migration_at_source(context, instance, network_info)
+    def post_live_migration(self, context, instance, block_device_info, migrate_data=None):
+        super().post_live_migration(context, instance, block_device_info, migrate_data)
         if _enabled():
-            # nova calls cleanup() here only without a shared instances_path.
-            self._volumes(instance).detach_all()
+            # The source lets go of the disks here, the one step after the
+            # migration where nova passes their block device info (its
+            # post_live_migration_at_source and cleanup get none, and would
+            # look for ephemeral disks by name).  nova always calls it, before both.
+            self._volumes(instance, block_device_info).detach_all()
+
+    def cleanup(
+        self,
+        context,
+        instance,
+        network_info,
+        block_device_info=None,
+        destroy_disks=True,
+        migrate_data=None,
+        destroy_vifs=True,
+        destroy_secrets=True,
+    ):
+        # The source's cleanup after a live migration (nova's
+        # _post_live_migration, without a shared instances_path) comes right
+        # after post_live_migration unmapped every disk from this host, the
+        # gateway confirming each: reading them again would find nothing.
+        migrated_away = (
+            _enabled()
+            and migrate_data is not None
+            and not destroy_disks
+            and instance.task_state == task_states.MIGRATING
+            and ownership.role(instance, CONF.host) is ownership.Role.OWNER
+        )
+        if migrated_away:
+            with self._spawning_lock:
+                self._migrated_away.add(instance.uuid)
+        try:
+            super().cleanup(
+                context,
+                instance,
+                network_info,
+                block_device_info=block_device_info,
+                destroy_disks=destroy_disks,
+                migrate_data=migrate_data,
+                destroy_vifs=destroy_vifs,
+                destroy_secrets=destroy_secrets,
+            )
+        finally:
+            if migrated_away:
+                with self._spawning_lock:
+                    self._migrated_away.discard(instance.uuid)
 
     @_one_operation
     def check_can_live_migrate_source(

@@ -291,11 +291,11 @@ class DriverCallCountsTestCase(FlowTestCase):
         # Source, check: the fence read (guard: a failed earlier migration's
         # mappings are removed before this one starts).  Destination: each
         # name looked up (it has no id of them), all read at once, each
-        # mapped.  Source, post_live_migration_at_source and then cleanup:
-        # nova passes no block device info, so each reads the known volumes
-        # and looks for a second ephemeral disk (guard: a mapping left on the
-        # source), and the first unmaps each disk.
-        expected = {READ_KNOWN: 4, LOOKUP: 3 + 2, MAP: 3, UNMAP: 3}
+        # mapped.  Source, post_live_migration (nova passes the block device
+        # info): the known volumes read (guard: the views say which mapping
+        # is this host's), each unmapped; post_live_migration_at_source and
+        # cleanup ask nothing.
+        expected = {READ_KNOWN: 3, LOOKUP: 3, MAP: 3, UNMAP: 3}
         self.assertEqual(Counter(expected), counts)
         self.cloud.assert_state(
             instance, {self.cloud.volume_name(instance, d): (8, {"host2"}) for d in DISK_NAMES}
