@@ -20,11 +20,17 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from oslo_log import log as logging
+from oslo_utils import units
 
 from sio_backend import exceptions
+from sio_backend.flavor import DiskPlacement
 from sio_backend.gateway import GatewayClient, PoolCapacity
+
+if TYPE_CHECKING:
+    from sio_backend.storage import Storage
 
 LOG = logging.getLogger(__name__)
 
@@ -37,6 +43,20 @@ def reporting_interval(conf) -> float:
     """Seconds between nova's resource updates: ``[DEFAULT] update_resources_interval``."""
     configured = conf.update_resources_interval
     return float(configured) if configured > 0 else DEFAULT_INTERVAL_S
+
+
+def local_gb_info(storage: Storage, conf) -> dict[str, float]:
+    """nova's ``local_gb`` figures (GiB): the default pool's net capacity times
+    ``[scaleio] capacity_fraction``, from a reading at most one interval old."""
+    options = conf.scaleio
+    placement = DiskPlacement(
+        options.default_protection_domain_name, options.default_storage_pool_name, thin=True
+    )
+    reading = storage.pool_capacity(placement, reporting_interval(conf))
+    share = options.capacity_fraction
+    total = reading.total_kb * units.Ki * share / units.Gi
+    free = reading.free_kb * units.Ki * share / units.Gi
+    return {"total": total, "free": free, "used": total - free}
 
 
 @dataclasses.dataclass

@@ -31,7 +31,7 @@ from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import utils as libvirt_utils
 from oslo_log import log as logging
-from oslo_utils import excutils, fileutils, units, uuidutils
+from oslo_utils import excutils, fileutils, uuidutils
 
 from sio_backend import capacity, exceptions, flavor, ownership, sdc, storage
 from sio_backend.gateway import Volume
@@ -508,15 +508,7 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
         """
         if not _enabled():
             return super()._get_local_gb_info()
-        options = CONF.scaleio
-        placement = flavor.DiskPlacement(
-            options.default_protection_domain_name, options.default_storage_pool_name, thin=True
-        )
-        reading = self._storage().pool_capacity(placement, capacity.reporting_interval(CONF))
-        share = options.capacity_fraction
-        total = reading.total_kb * units.Ki * share / units.Gi
-        free = reading.free_kb * units.Ki * share / units.Gi
-        return {"total": total, "free": free, "used": total - free}
+        return capacity.local_gb_info(self._storage(), CONF)
 
     def update_provider_tree(self, provider_tree, nodename, allocations=None):
         super().update_provider_tree(provider_tree, nodename, allocations)
