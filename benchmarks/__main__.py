@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import nova_actions, report, scenarios
+from benchmarks import fleet, nova_actions, report, scenarios
 from benchmarks.environment import Bench, make_qcow2
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -61,8 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         results["concurrency"] = scenarios.concurrency(bench, image, spawns, args.max_connections)
         results["image_import"] = scenarios.image_import(bench.workdir)
     results["server_actions"] = nova_actions.run()
+    results["fleet"] = fleet.run()
     results["seconds"] = round(time.perf_counter() - started, 1)
     print(report.render(results))
+    print("\nGateway load of a fleet (simulated time, one simulator)")
+    print(report.fleet_table(results["fleet"]))
     output = args.output or RESULTS / f"{time.strftime('%Y%m%dT%H%M%S')}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2, sort_keys=True))

@@ -58,12 +58,20 @@ class Measured:
     calls: int
     logins: int
     seconds: float
+    routes: dict[str, int]
 
 
 class _ServerActions(SioServersTestBase):
     """One server through every action; each measured from request to nova's 'done'."""
 
     results: dict[str, Measured] = {}  # noqa: RUF012 - filled by the one test run
+
+    def setUp(self) -> None:
+        super().setUp()
+        # Each compute reads the pool statistics once per interval whatever
+        # it does (the fleet model, fleet.py, counts that); an interval
+        # longer than this run keeps those reads out of the actions' rows.
+        self.flags(update_resources_interval=3600)
 
     def measure(self, name: str, action: Callable[[], object]):
         self.simulator.reset_log()
@@ -73,7 +81,14 @@ class _ServerActions(SioServersTestBase):
         counts = self.simulator.call_counts()
         logins = sum(n for (_verb, path), n in counts.items() if path.endswith("login"))
         refreshes = sum(n for (_verb, path), n in counts.items() if path.startswith("/rest/auth/"))
-        self.results[name] = Measured(sum(counts.values()) - logins - refreshes, logins, seconds)
+        routes = {
+            f"{verb} {path}": n
+            for (verb, path), n in sorted(counts.items())
+            if not (path.endswith("login") or path.startswith("/rest/auth/"))
+        }
+        self.results[name] = Measured(
+            sum(counts.values()) - logins - refreshes, logins, seconds, routes
+        )
         return outcome
 
     def snapshot(self, server: dict) -> None:
@@ -126,6 +141,7 @@ def run() -> dict:
             "seconds": round(_ServerActions.results[action.name].seconds, 2),
             "limit": action.limit,
             "limit_is": action.why,
+            "routes": _ServerActions.results[action.name].routes,
         }
         for action in ACTIONS
     }

@@ -174,3 +174,31 @@ def server_actions_table(figures: dict) -> str:
         "conductor, scheduler and three computes in one process; the limits: nova_actions.py."
     )
     return _table(header, rows) + "\n" + note
+
+
+def fleet_table(figures: dict) -> str:
+    """Gateway load of simulated fleets (fleet.py), steady state after the first interval."""
+    header = [
+        "fleet",
+        "req/s",
+        "stats reads/host/interval",
+        "periodic req/host/interval",
+        "req/spawn",
+        "req/delete",
+        "sessions",
+        "busiest endpoint (req/s)",
+    ]
+    rows = [
+        [
+            name,
+            f"{f['requests_per_s']:.2f}",
+            f"{f['statistics_reads_per_host_interval']:.2f}",
+            f"{f['periodic_requests_per_host_interval']:.2f}",
+            str(f["requests_per_spawn"]),
+            str(f["requests_per_delete"]),
+            str(f["sessions_opened"]),
+            f"{f['busiest_endpoint'].rsplit('/', 1)[-1]} ({f['busiest_per_s']:.2f})",
+        ]
+        for name, f in figures.items()
+    ]
+    return _table(header, rows)

@@ -31,9 +31,9 @@ from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import utils as libvirt_utils
 from oslo_log import log as logging
-from oslo_utils import excutils, fileutils, units, uuidutils
+from oslo_utils import excutils, fileutils, uuidutils
 
-from sio_backend import exceptions, flavor, ownership, sdc, storage
+from sio_backend import capacity, exceptions, flavor, ownership, sdc, storage
 from sio_backend.gateway import Volume
 from sio_backend.instance_volumes import ROOT, InstanceVolumes
 
@@ -86,8 +86,8 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
     def __init__(self, virtapi, read_only: bool = False) -> None:
         super().__init__(virtapi, read_only)
         self._spawning: set[str] = set()
+        self._migrated_away: set[str] = set()
         self._spawning_lock = threading.Lock()
-        self._last_capacity: dict[str, float] | None = None
 
     # -- helpers --------------------------------------------------------------
 
@@ -218,6 +218,8 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
         with self._spawning_lock:
             if instance.uuid in self._spawning:
                 return  # spawn's own rollback knows which volumes it created
+            if instance.uuid in self._migrated_away:
+                return  # post_live_migration let go of them (see cleanup)
         plan = ownership.on_cleanup(instance, CONF.host, destroy_disks=cleanup_instance_disks)
         if cleanup_instance_disks and not plan.remove_all:
             LOG.warning(
@@ -331,11 +333,55 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
         return migrate_data
 
     @_one_operation
-    def post_live_migration_at_source(self, context, instance, network_info):
-        super().post_live_migration_at_source(context, instance, network_info)
+    def post_live_migration(self, context, instance, block_device_info, migrate_data=None):
+        super().post_live_migration(context, instance, block_device_info, migrate_data)
         if _enabled():
-            # nova calls cleanup() here only without a shared instances_path.
-            self._volumes(instance).detach_all()
+            # The source lets go of the disks here, the one step after the
+            # migration where nova passes their block device info (its
+            # post_live_migration_at_source and cleanup get none, and would
+            # look for ephemeral disks by name).  nova always calls it, before both.
+            self._volumes(instance, block_device_info).detach_all()
+
+    def cleanup(
+        self,
+        context,
+        instance,
+        network_info,
+        block_device_info=None,
+        destroy_disks=True,
+        migrate_data=None,
+        destroy_vifs=True,
+        destroy_secrets=True,
+    ):
+        # The source's cleanup after a live migration (nova's
+        # _post_live_migration, without a shared instances_path) comes right
+        # after post_live_migration unmapped every disk from this host, the
+        # gateway confirming each: reading them again would find nothing.
+        migrated_away = (
+            _enabled()
+            and migrate_data is not None
+            and not destroy_disks
+            and instance.task_state == task_states.MIGRATING
+            and ownership.role(instance, CONF.host) is ownership.Role.OWNER
+        )
+        if migrated_away:
+            with self._spawning_lock:
+                self._migrated_away.add(instance.uuid)
+        try:
+            super().cleanup(
+                context,
+                instance,
+                network_info,
+                block_device_info=block_device_info,
+                destroy_disks=destroy_disks,
+                migrate_data=migrate_data,
+                destroy_vifs=destroy_vifs,
+                destroy_secrets=destroy_secrets,
+            )
+        finally:
+            if migrated_away:
+                with self._spawning_lock:
+                    self._migrated_away.discard(instance.uuid)
 
     @_one_operation
     def check_can_live_migrate_source(
@@ -454,26 +500,15 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
     # -- capacity ----------------------------------------------------------------------
 
     def _get_local_gb_info(self):
-        """DISK_GB from the default pool's net capacity (see docs/flows/capacity.rst)."""
+        """DISK_GB from the default pool's net capacity (see docs/flows/capacity.rst).
+
+        nova asks on every resource update, claims included: the pool is
+        read once per ``update_resources_interval`` for the whole process
+        (:mod:`sio_backend.capacity`).
+        """
         if not _enabled():
             return super()._get_local_gb_info()
-        store = self._storage()
-        options = CONF.scaleio
-        placement = flavor.DiskPlacement(
-            options.default_protection_domain_name, options.default_storage_pool_name, thin=True
-        )
-        try:
-            capacity = store.client.pool_capacity(store.pool_id(placement))
-        except exceptions.ScaleIOError as err:
-            if self._last_capacity is None:
-                raise
-            LOG.warning("Reporting the last known pool capacity: %s", err)
-            return dict(self._last_capacity)
-        share = options.capacity_fraction
-        total = capacity.total_kb * units.Ki * share / units.Gi
-        free = capacity.free_kb * units.Ki * share / units.Gi
-        self._last_capacity = {"total": total, "free": free, "used": total - free}
-        return dict(self._last_capacity)
+        return capacity.local_gb_info(self._storage(), CONF)
 
     def update_provider_tree(self, provider_tree, nodename, allocations=None):
         super().update_provider_tree(provider_tree, nodename, allocations)

@@ -20,8 +20,17 @@ from oslo_concurrency import lockutils
 from oslo_log import log as logging
 
 from sio_backend import exceptions, naming
+from sio_backend.capacity import SHARED, PoolStatistics
 from sio_backend.flavor import DiskPlacement
-from sio_backend.gateway import SNAPSHOT, GatewayClient, MappedSdc, Sdc, StoragePool, Volume
+from sio_backend.gateway import (
+    SNAPSHOT,
+    GatewayClient,
+    MappedSdc,
+    PoolCapacity,
+    Sdc,
+    StoragePool,
+    Volume,
+)
 from sio_backend.known_volumes import KnownVolumes, Lookups, forgets_on_error
 from sio_backend.sdc import LocalSdc
 
@@ -44,8 +53,12 @@ class Storage:
         installation_id: str | None,
         allow_non_padded_pools: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        pool_statistics: PoolStatistics = SHARED,
     ) -> None:
+        """``pool_statistics``: the process's capacity readings (a simulated
+        fleet gives each simulated host its own)."""
         self.client = client
+        self.pool_statistics = pool_statistics
         self.sdc = sdc
         self._clock = clock
         self._installation_id = installation_id
@@ -193,6 +206,11 @@ class Storage:
             self._check_pool(pool, placement)
         return pool_id
 
+    def pool_capacity(self, placement: DiskPlacement, max_age: float) -> PoolCapacity:
+        """The placement's pool capacity, read at most once per ``max_age`` s in this
+        process (:mod:`sio_backend.capacity`)."""
+        return self.pool_statistics.capacity(self.client, self.pool_id(placement), max_age)
+
     def size_granularity_gb(self, placement: DiskPlacement) -> int:
         """Volume sizes in the placement's pool are multiples of this (8, or 1 on EC pools)."""
         pool_id = self.pool_id(placement)
@@ -280,6 +298,7 @@ class Storage:
         )
         self._note_created(name)
         self.known.seen(name, volume)
+        self.pool_statistics.consumed(self.client.endpoint, pool_id, size_gb)
         return volume
 
     def _note_created(self, name: str) -> None:
@@ -527,6 +546,9 @@ class Storage:
             return volume
         grown = self.client.extend_volume(volume.id, size_gb, current=volume)
         self.known.seen(grown.name or "", grown)
+        self.pool_statistics.consumed(
+            self.client.endpoint, volume.pool_id, size_gb - volume.size_kb // (GiB // _KiB)
+        )
         if self.local_sdc().id in grown.mapped_sdc_ids or self._device_present(grown.id):
             self.sdc.refresh_size(grown.id, grown.name, grown.size_kb * _KiB)
         return grown

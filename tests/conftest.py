@@ -16,3 +16,15 @@ import nova.tests.unit  # noqa: F401 - runs nova.monkey_patch.patch()
 # Fixture plugins of the shared fixtures package (tests/sio_fixtures/), loaded
 # here because pytest takes ``pytest_plugins`` only from the first conftest.
 pytest_plugins = ["sio_fixtures.simulator_helpers", "sio_fixtures.fault_matrix_report"]
+
+import pytest  # noqa: E402
+
+from sio_backend import capacity  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _fresh_pool_statistics():
+    """Each test's gateway is new: no pool reading of an earlier test's is reused."""
+    capacity.SHARED.forget()
+    yield
+    capacity.SHARED.forget()

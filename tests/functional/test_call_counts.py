@@ -18,12 +18,15 @@ import fixtures
 import pytest
 import test_driver_flows_migrate as flows_migrate
 import test_imagebackend_create as create_tests
+from nova.compute import provider_tree
 from nova_hosts import HOSTS, IID, FlowTestCase, make_flavor
+from oslo_utils.fixture import uuidsentinel as uuids
 from sio_fixtures import nova_disks, nova_manager
+from sio_fixtures.fake_clock import FakeClock
 from sio_fixtures.generation import GENERATION, REFRESH, login_route, map_verb, snapshot_verb
 from test_driver_flows_migrate import no_port_binding
 
-from sio_backend import storage
+from sio_backend import capacity, storage
 from sio_backend.instance_volumes import InstanceVolumes
 from sio_backend.simulator.host import simulated_storage
 
@@ -287,11 +290,11 @@ class DriverCallCountsTestCase(FlowTestCase):
         # Source, check: the fence read (guard: a failed earlier migration's
         # mappings are removed before this one starts).  Destination: each
         # name looked up (it has no id of them), all read at once, each
-        # mapped.  Source, post_live_migration_at_source and then cleanup:
-        # nova passes no block device info, so each reads the known volumes
-        # and looks for a second ephemeral disk (guard: a mapping left on the
-        # source), and the first unmaps each disk.
-        expected = {READ_KNOWN: 4, LOOKUP: 3 + 2, MAP: 3, UNMAP: 3}
+        # mapped.  Source, post_live_migration (nova passes the block device
+        # info): the known volumes read (guard: the views say which mapping
+        # is this host's), each unmapped; post_live_migration_at_source and
+        # cleanup ask nothing.
+        expected = {READ_KNOWN: 3, LOOKUP: 3, MAP: 3, UNMAP: 3}
         self.assertEqual(Counter(expected), counts)
         self.cloud.assert_state(
             instance, {self.cloud.volume_name(instance, d): (8, {"host2"}) for d in DISK_NAMES}
@@ -323,3 +326,37 @@ class DriverCallCountsTestCase(FlowTestCase):
         confirm = self.calls(lambda: self.manager.confirm_resize(instance, migration))
         expected = {READ_KNOWN: 1, LOOKUP: 2, READ: 1, REMOVE: 1, UNMAP: 3}
         self.assertEqual(Counter(expected), confirm)
+
+    def test_capacity_is_read_once_per_interval_for_every_host_of_the_process(self) -> None:
+        """nova asks for DISK_GB at every resource update (claims too): one read serves
+        every driver of the process for update_resources_interval; this process's
+        creates lower the free figure without a read."""
+        clock = FakeClock()
+        self.useFixture(fixtures.MockPatchObject(capacity.SHARED, "_clock", clock))
+        self.flags(update_resources_interval=300)
+
+        def report() -> float:
+            free = []
+            for host in HOSTS:
+                with self.cloud.on(host) as driver:
+                    driver.update_provider_tree(self.tree(host), host)
+                    free.append(driver._get_local_gb_info()["free"])
+            self.assertEqual(1, len(set(free)))  # every host reports the same pool
+            return free[0]
+
+        first = self.calls(report)
+        free = report()
+        self.assertEqual(1, sum(first.values()))  # the pool's statistics, once
+        spawned = self.calls(self.spawn)
+        self.assertEqual(Counter({CREATE: 3, MAP: 3}), spawned)
+        self.assertEqual(free - 3 * 8, report())  # three 8 GiB volumes taken, no read
+        clock.advance(299)
+        self.assertEqual(Counter(), self.calls(report))
+        clock.advance(1)
+        self.assertEqual(first, self.calls(report))
+
+    @staticmethod
+    def tree(host: str):
+        tree = provider_tree.ProviderTree()
+        tree.new_root(host, uuids.compute_node)
+        return tree

@@ -213,7 +213,7 @@ class LiveMigrationTestCase(FlowTestCase):
         self._migrate(shared_path=False)
 
     def test_live_migration_with_shared_instances_path(self) -> None:
-        # nova does not call cleanup() on the source: post_live_migration_at_source unmaps.
+        # nova does not call cleanup() on the source: post_live_migration unmaps.
         self._migrate(shared_path=True)
 
     # -- rollback ----------------------------------------------------------------
