@@ -10,6 +10,7 @@ the storage, never of the local filesystem).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 
 import nova.conf
@@ -45,6 +46,18 @@ LOG = logging.getLogger(__name__)
 _CONFIG_DRIVE_PROBE = 40 * units.Ki
 
 
+@functools.lru_cache(maxsize=64)
+def _image_info(path: str, identity: tuple[int, int, int, int]):
+    """``qemu-img info`` of a ``_base`` file, once per version of the file.
+
+    nova runs each in a new Python process under prlimit: every spawn paid
+    one per root and swap disk, seconds of each concurrent spawn's wall
+    time on a busy host (``tox -e bench``).  ``identity`` (device, inode,
+    size, mtime) changes when nova's image cache replaces the file.
+    """
+    return images.qemu_img_info(path)
+
+
 class BaseImage:
     """The image nova fetches into ``_base``: fetched and inspected on first use.
 
@@ -62,7 +75,9 @@ class BaseImage:
         if self._info is None:
             if not os.path.exists(self.base):
                 self._prepare_template(target=self.base, **self._kwargs)
-            self._info = images.qemu_img_info(self.base)
+            stat = os.stat(self.base)
+            identity = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+            self._info = _image_info(self.base, identity)
         return self._info
 
     def virtual_size(self) -> int:
