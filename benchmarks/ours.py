@@ -28,14 +28,15 @@ class OurWay:
 
     name = "sio_backend"
 
-    def __init__(self, bench: Bench, image: Path) -> None:
+    def __init__(self, bench: Bench, image: Path, image_id: str | None = None) -> None:
         self.bench = bench
         self.image = image
+        self.image_id = image_id  # a Glance id: the root may come from the image cache
 
     def spawn(self, instance, host: str = "host1") -> None:
         store = self.bench.hosts[host]
         with store.operation(instance.uuid, new_instance=True):
-            nova_disks.spawn(store, instance, self.image)
+            nova_disks.spawn(store, instance, self.image, self.image_id)
 
     def delete(self, instance, host: str = "host1") -> None:
         # The driver's cleanup has nova's block device info: which disks exist is known.

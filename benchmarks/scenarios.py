@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import resource
@@ -10,20 +11,24 @@ import subprocess
 import threading
 import time
 import traceback
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from sio_fixtures import nova_disks
 
-from benchmarks import ours, peers
-from benchmarks.environment import CONF, HOSTS, Bench, make_qcow2
-from sio_backend import privileged
+from benchmarks import breakdown, ours, peers
+from benchmarks.environment import CONF, HOSTS, IID, Bench, make_qcow2
+from benchmarks.remote_simulator import RemoteSimulator, remote_simulator
+from sio_backend import privileged, storage
 from sio_backend.gateway import GatewayClient
+from sio_backend.simulator.host import simulated_storage
 
 MiB = 1024 * 1024
 OPERATIONS = ("spawn", "snapshot", "resize", "live_migrate", "delete")
 DISKS_PER_OPERATION = {"spawn": 3, "spawn_qos": 3, "live_migrate": 3, "delete": 3}
 QOS = {"disk:iops_limit": "1000"}
+LOGINS = (("GET", "/api/login"), ("POST", "/rest/auth/login"))
 
 
 def make_ways(bench: Bench, image: Path) -> tuple[list, dict[str, str]]:
@@ -103,60 +108,130 @@ def latency(bench: Bench, image: Path, delays: list[float]) -> dict:
     return results
 
 
-def concurrency(bench: Bench, image: Path, spawns: int, max_connections: int) -> dict:
-    """``spawns`` instances at once over two hosts sharing one gateway client."""
-    bench.set_scaleio(rest_max_connections=max_connections)
-    shared = GatewayClient.from_config(CONF)  # as nova-compute builds it
-    hosts = bench.fresh_hosts()
-    for host_storage in hosts.values():
-        host_storage.client.close()
-        host_storage.client = shared
-    way = ours.OurWay(bench, image)
-    instances = [nova_disks.new_instance() for _ in range(spawns)]
-    durations: list[float] = []
+@contextlib.contextmanager
+def _hosts_of(bench: Bench, sim: RemoteSimulator, max_connections: int) -> Iterator[GatewayClient]:
+    """Both hosts on ``sim``, sharing one gateway client as nova-compute's workers do."""
+    bench.set_scaleio(
+        rest_server_ip=sim.host,
+        rest_server_port=sim.port,
+        server_certificate_path=str(sim.ca_path),
+        rest_max_connections=max_connections,
+    )
+    shared = GatewayClient.from_config(CONF)
+    bench.hosts = {}
+    for host in HOSTS:
+        bench.hosts[host] = simulated_storage(sim, host, installation_id=IID)
+        bench.hosts[host].client.close()
+        bench.hosts[host].client = shared
+        storage.register(host, bench.hosts[host])
+    try:
+        yield shared
+    finally:
+        shared.close()
+        bench.set_scaleio(
+            rest_server_ip=bench.sim.host,
+            rest_server_port=bench.sim.port,
+            server_certificate_path=str(bench.sim.ca_path),
+        )
+        bench.fresh_hosts()
+
+
+def _spawn_all(way: ours.OurWay, instances: list, timing: breakdown.Breakdown) -> dict:
+    """Every instance spawned by a thread of its own, started together."""
+    walls: list[float] = []
+    parts: list[dict[str, float]] = []
     errors: list[str] = []
     lock = threading.Lock()
-    start = threading.Barrier(spawns)
+    start = threading.Barrier(len(instances))
 
     def spawn(index: int) -> None:
         start.wait()
+        timing.take()
         began = time.perf_counter()
         try:
             way.spawn(instances[index], HOSTS[index % len(HOSTS)])
         except Exception:  # every failure is counted and reported
             with lock:
                 errors.append(traceback.format_exc(limit=3))
+        wall = time.perf_counter() - began
         with lock:
-            durations.append(time.perf_counter() - began)
+            walls.append(wall)
+            parts.append(timing.take())
 
-    bench.sim.reset_log()
-    bench.sim.reset_peak_connections()
-    threads = [threading.Thread(target=spawn, args=(i,)) for i in range(spawns)]
+    threads = [threading.Thread(target=spawn, args=(i,)) for i in range(len(instances))]
+    cpu = time.process_time()
     began = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=600)
-    total = time.perf_counter() - began
-    counts = bench.sim.call_counts()
-    peak = bench.sim.peak_connections
-    for index, instance in enumerate(instances):
-        way.delete(instance, HOSTS[index % len(HOSTS)])
-    shared.close()
-    quantiles = statistics.quantiles(durations, n=20) if len(durations) > 1 else durations * 19
+    with timing:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=600)
     return {
-        "spawns": spawns,
-        "hosts": len(HOSTS),
         "errors": len(errors),
         "error_samples": errors[:3],
+        **breakdown.summarize(walls, parts),
+        "total_s": round(time.perf_counter() - began, 3),
+        "process_cpu_s": round(time.process_time() - cpu, 2),
+    }
+
+
+def _simulator_figures(report: dict, total_s: float) -> dict:
+    served = report["durations"]
+    return {
+        "process": "separate",
+        "requests": len(served),
+        "handling_mean_ms": round(1000 * statistics.fmean(served), 2) if served else 0,
+        "handling_max_ms": round(1000 * max(served), 2) if served else 0,
+        "cpu_s": round(report["cpu_s"], 3),
+        "cpu_share_of_one_core": round(report["cpu_s"] / max(total_s, 1e-6), 2),
+        "snapshot_copy_s": round(report["snapshot_copy_s"], 3),
+    }
+
+
+def concurrency(
+    bench: Bench, image: Path, spawns: int, max_connections: int, *, cached: bool = False
+) -> dict:
+    """``spawns`` instances at once over two hosts sharing one gateway client.
+
+    The simulator serves from a process of its own (see
+    :mod:`benchmarks.remote_simulator`).  ``cached``: ``[scaleio]
+    image_cache = volume`` (thin disks), the image imported by an earlier
+    boot.  Each spawn's wall time is split by
+    :class:`~benchmarks.breakdown.Breakdown`.
+    """
+    image_id = str(uuid.uuid4()) if cached else None
+    if cached:
+        bench.set_scaleio(image_cache="volume", default_provisioning_type="thin")
+    state_dir = bench.workdir / f"remote-simulator-{image_id or 'none'}"
+    with (
+        remote_simulator(state_dir, HOSTS) as sim,
+        _hosts_of(bench, sim, max_connections),
+    ):
+        way = ours.OurWay(bench, image, image_id=image_id)
+        first = nova_disks.new_instance()  # fills the caches; with the cache, imports
+        way.spawn(first, HOSTS[0])
+        way.delete(first, HOSTS[0])
+        instances = [nova_disks.new_instance() for _ in range(spawns)]
+        sim.reset()
+        result = _spawn_all(way, instances, breakdown.Breakdown())
+        report = sim.report()
+        for index, instance in enumerate(instances):
+            way.delete(instance, HOSTS[index % len(HOSTS)])
+    if cached:
+        bench.set_scaleio(image_cache="none", default_provisioning_type="thick")
+    counts = report["counts"]
+    return {
+        "image_cache": "volume" if cached else "none",
+        "spawns": spawns,
+        "hosts": len(HOSTS),
         "gateway_clients": 1,
-        "logins": counts.get(("GET", "/api/login"), 0),
+        "logins": sum(counts.get(route, 0) for route in LOGINS),
         "calls": sum(counts.values()),
-        "peak_connections": peak,
+        "peak_connections": report["peak_connections"],
         "max_connections": max_connections,
-        "p50_s": round(statistics.median(durations), 3),
-        "p95_s": round(quantiles[18], 3),
-        "total_s": round(total, 3),
+        **result,
+        "load_average": [round(load, 2) for load in os.getloadavg()],
+        "simulator": _simulator_figures(report, result["total_s"]),
     }
 
 

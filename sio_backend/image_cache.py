@@ -18,6 +18,14 @@ named ``..._jN`` (:func:`naming.image_import_volume_name`), created
 waits for the rename; workers of one host serialise on a file lock first,
 so they cost the gateway nothing while one of them imports.
 
+A boot that finds nothing to import costs the snapshot alone (the caller
+grows and maps it): each process remembers the image-cache volume it last
+used per image and pool, with the snapshots its V-Tree held when last
+listed plus those made here since, and lists the V-Tree again (the count
+``image_cache_max_clones`` guards, and the volume's name) once that count
+is RECOUNT_S old or reaches the limit.  Other hosts' root disks made in
+between are counted then; the gateway's own limit stays the hard stop.
+
 Root disks are independent of the image volume once made: removing it
 (``ONLY_ME``) leaves its snapshots in place, so :func:`unused_volumes` may
 report, and the audit remove, image volumes no root disk was made from any
@@ -28,6 +36,7 @@ the whole tree); :func:`needs_copy_to_move` tells the driver so.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections import defaultdict
@@ -62,9 +71,27 @@ class _ImportVanished(Exception):
     """The import another host was running failed and was rolled back."""
 
 
-# (installation, image, pool) -> the generation that last took a snapshot, so
-# later boots skip full generations without looking them up.
-_hints: dict[tuple[str, str, str], int] = {}
+# How long a count of an image-cache volume's snapshots is trusted.
+RECOUNT_S = 30.0
+
+
+@dataclasses.dataclass
+class _Hint:
+    """The image-cache volume this process last made a root disk from, in one pool.
+
+    ``clones`` is the snapshots its V-Tree held when last listed plus those
+    made here since; other hosts' are counted at the next listing.
+    """
+
+    generation: int
+    volume: Volume
+    clones: int
+    counted_at: float
+
+
+# (system, installation, image, pool) -> the volume later boots snapshot
+# without looking it up or counting its snapshots again.
+_hints: dict[tuple[str, str, str, str], _Hint] = {}
 _hints_lock = threading.Lock()
 
 
@@ -108,19 +135,37 @@ class ImageCache:
 
         It is a snapshot of the image's cache volume there (imported first
         if there is none), as large as that volume: the caller grows it.
+        A boot within RECOUNT_S of the last count of that volume, and below
+        ``image_cache_max_clones`` by that count, costs the snapshot alone.
         """
         placement = placement.as_thin()
         pool_id = self.storage.pool_id(placement)
-        hint_key = (self.storage.installation_id, image_id, pool_id)
+        key = (self.storage.system_id(), self.storage.installation_id, image_id, pool_id)
         with _hints_lock:
-            generation = _hints.get(hint_key, 0)
+            hint = _hints.get(key)
+        generation = hint.generation if hint else 0
         while generation <= naming.MAX_IMAGE_GENERATION:
-            image_volume = self._usable_volume(image_id, placement, pool_id, generation, source)
-            if image_volume is not None:
-                clone = self._snapshot(image_volume, name)
-                if clone is not None:
+            if hint is not None and hint.generation != generation:
+                hint = None
+            remembered = hint is not None and self._trusted(hint)
+            if not remembered:
+                hint = self._usable_volume(
+                    image_id, placement, pool_id, generation, source, hint=hint
+                )
+            if hint is not None:
+                try:
+                    clone = self.storage.snapshot(hint.volume, name)
+                except exceptions.SnapshotLimit:
+                    LOG.info("Image-cache volume %s is full; using the next one", hint.volume.name)
+                except exceptions.NotFound:
+                    LOG.info("Image-cache volume %s was removed meanwhile", hint.volume.name)
+                    if remembered:
+                        hint = None  # known from an earlier boot: look its name up again
+                        continue
+                else:
                     with _hints_lock:
-                        _hints[hint_key] = generation
+                        hint.clones += 1
+                        _hints[key] = hint
                     return clone
             generation += 1
         raise exceptions.ScaleIOError(
@@ -130,15 +175,9 @@ class ImageCache:
             "[scaleio] image_cache = none."
         )
 
-    def _snapshot(self, image_volume: Volume, name: str) -> Volume | None:
-        """The snapshot, or None when the volume tree is full or the volume went away."""
-        try:
-            return self.storage.snapshot(image_volume, name)
-        except exceptions.SnapshotLimit:
-            LOG.info("Image-cache volume %s is full; using the next one", image_volume.name)
-        except exceptions.NotFound:
-            LOG.info("Image-cache volume %s was removed meanwhile", image_volume.name)
-        return None
+    def _trusted(self, hint: _Hint) -> bool:
+        """True while the hint's count is recent and below the limit by that count."""
+        return hint.clones < self.max_clones and self._clock() - hint.counted_at < RECOUNT_S
 
     def _usable_volume(
         self,
@@ -147,23 +186,42 @@ class ImageCache:
         pool_id: str,
         generation: int,
         source: ImageSource,
-    ) -> Volume | None:
-        """Generation ``generation`` if it is in the pool and has room, imported if need be."""
+        *,
+        hint: _Hint | None,
+    ) -> _Hint | None:
+        """Generation ``generation`` if it is in the pool and has room, imported if need be.
+
+        A volume already known is only counted again: its V-Tree listing also
+        says whether it still exists under its name.
+        """
         name = naming.image_cache_volume_name(self.storage.installation_id, image_id, generation)
-        volume = self.storage.find(name)
-        if volume is None:
-            volume = self._import(image_id, placement, pool_id, generation, source)
-        if volume is None or volume.pool_id != pool_id:
+        counted = self._counted(hint.volume, name) if hint is not None else None
+        if counted is None:
+            volume = self.storage.find(name)
+            if volume is None:
+                volume = self._import(image_id, placement, pool_id, generation, source)
+            if volume is None or volume.pool_id != pool_id:
+                return None
+            counted = self._counted(volume, name)
+            if counted is None:
+                return None
+        if counted.clones >= self.max_clones:
+            LOG.debug("Image-cache volume %s holds %d snapshots; skipping it", name, counted.clones)
             return None
-        clones = sum(
-            1
-            for member in self.storage.client.vtree_volumes(volume.vtree_id)
-            if member.volume_type == SNAPSHOT
-        )
-        if clones >= self.max_clones:
-            LOG.debug("Image-cache volume %s holds %d snapshots; skipping it", name, clones)
+        return dataclasses.replace(counted, generation=generation)
+
+    def _counted(self, volume: Volume, name: str) -> _Hint | None:
+        """The volume as its V-Tree listing shows it, with its snapshots counted;
+        None when it is gone or no longer called ``name``."""
+        try:
+            members = self.storage.client.vtree_volumes(volume.vtree_id)
+        except exceptions.NotFound:
             return None
-        return volume
+        current = next((m for m in members if m.id == volume.id and m.name == name), None)
+        if current is None:
+            return None
+        clones = sum(1 for member in members if member.volume_type == SNAPSHOT)
+        return _Hint(-1, current, clones, self._clock())
 
     # -- import -----------------------------------------------------------
 

@@ -4,7 +4,9 @@ Budgets, with warm caches (an earlier instance on this host has already
 looked up the system id, the pool and this host's SDC): spawning costs at
 most three calls per disk (existence check, create, map), one more when
 the flavor sets QoS; deleting costs at most three (id, unmap, remove),
-plus one look for a snapshot a failed upload to Glance left.
+plus one look for a snapshot a failed upload to Glance left.  A root disk
+from an image already in an image-cache volume costs three calls in all
+(snapshot, grow, map), whatever the image size.
 No per-instance operation lists volumes, so 1,000 other volumes in the
 system change no count.  ``tox -e bench`` reports the same counts with
 wall times and the peers' figures.
@@ -23,10 +25,17 @@ from nova_hosts import HOSTS, IID, FlowTestCase, make_flavor
 from oslo_utils.fixture import uuidsentinel as uuids
 from sio_fixtures import nova_disks, nova_manager
 from sio_fixtures.fake_clock import FakeClock
-from sio_fixtures.generation import GENERATION, REFRESH, login_route, map_verb, snapshot_verb
+from sio_fixtures.generation import (
+    ALL,
+    GENERATION,
+    REFRESH,
+    login_route,
+    map_verb,
+    snapshot_verb,
+)
 from test_driver_flows_migrate import no_port_binding
 
-from sio_backend import capacity, storage
+from sio_backend import capacity, image_cache, storage
 from sio_backend.instance_volumes import InstanceVolumes
 from sio_backend.simulator.host import simulated_storage
 
@@ -106,6 +115,57 @@ def test_counts_do_not_depend_on_other_volumes(warm, simulator, qcow2_image):
         simulator.state.create_volume(pool_id, 8 * 1024 * 1024, name=f"other-{index:04d}")
 
     assert spawn_and_delete() == alone
+
+
+# -- a root disk from the image cache ---------------------------------------------
+
+IMAGE_ID = "0b7d7a52-3f1e-4d36-9e0c-6a1f2b3c4d5e"
+
+
+def cached_root_calls(simulator, host_storage, image_path, api_version: str) -> Counter:
+    """The calls of a root disk made from an image already in an image-cache volume."""
+    instance = nova_disks.new_instance(root_gb=16)
+    simulator.reset_log()
+    with host_storage.operation(instance.uuid, new_instance=True):
+        nova_disks.spawn_disk(host_storage, instance, "disk", image_path, IMAGE_ID)
+    counts = simulator.call_counts()
+    for renewal in (login_route(api_version), REFRESH):
+        counts.pop(renewal, None)
+    return counts
+
+
+@pytest.mark.parametrize("api_version", ALL)
+def test_a_root_disk_from_a_cached_image_is_snapshot_grow_and_map(
+    make_simulator, nova_conf, qcow2_image, monkeypatch, api_version
+):
+    """No lookup of the image-cache volume and no count of its snapshots while
+    this process counted them less than RECOUNT_S ago; after that, one V-Tree
+    listing counts them again (the image_cache_max_clones guard)."""
+    simulator = make_simulator(api_version=api_version)
+    nova_conf.config(image_cache="volume", default_provisioning_type="thin", group="scaleio")
+    monkeypatch.setattr(image_cache, "_hints", {})
+    host = simulated_storage(simulator, "host1", installation_id=IID, wait_timeout=5)
+    storage.register("host1", host)
+    try:
+        cached_root_calls(simulator, host, qcow2_image, api_version)  # imports the image
+        warm = cached_root_calls(simulator, host, qcow2_image, api_version)
+        monkeypatch.setattr(image_cache, "RECOUNT_S", 0.0)
+        recounted = cached_root_calls(simulator, host, qcow2_image, api_version)
+    finally:
+        storage.unregister("host1")
+        host.client.close()
+
+    limit = Counter(
+        {
+            ("POST", f"/api/instances/System::{{id}}/action/{snapshot_verb(api_version)}"): 1,
+            ("POST", "/api/instances/Volume::{id}/action/setVolumeSize"): 1,
+            ("POST", f"/api/instances/Volume::{{id}}/action/{map_verb(api_version)}"): 1,
+        }
+    )
+    assert warm == limit
+    assert recounted == limit + Counter(
+        {("GET", "/api/instances/VTree::{id}/relationships/Volume"): 1}
+    )
 
 
 # -- every nova operation, through SioLibvirtDriver --------------------------------

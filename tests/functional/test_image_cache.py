@@ -397,6 +397,40 @@ def test_a_removed_image_volume_is_imported_again(hosts, qcow2_image):
     assert_holds_image(image, qcow2_image)
 
 
+def test_other_hosts_root_disks_count_once_this_host_counts_again(
+    hosts, simulator, qcow2_image, nova_conf, monkeypatch
+):
+    """Boots within RECOUNT_S trust this process's count; the next count sees
+    the snapshots other hosts made and moves on to the next generation."""
+    nova_conf.config(image_cache_max_clones=3, group="scaleio")
+    fetch = CountingFetch(qcow2_image)
+    boot(fetch)
+    first = cache_volume(hosts["host1"])
+    for _ in range(2):  # two root disks another host made
+        simulator.state.snapshot_volumes([(first.id, None)])
+    trusted = boot(fetch)
+    monkeypatch.setattr(image_cache, "RECOUNT_S", 0.0)
+    counted = boot(fetch)
+    host = hosts["host1"]
+    assert host.find(trusted.volume_name).ancestor_id == first.id
+    assert host.find(counted.volume_name).ancestor_id == cache_volume(host, 1).id
+
+
+def test_an_image_volume_renamed_since_it_was_counted_is_not_used(
+    hosts, simulator, qcow2_image, monkeypatch
+):
+    """Its name is what says it is ours and complete: each count reads it again."""
+    fetch = CountingFetch(qcow2_image)
+    boot(fetch)
+    first = cache_volume(hosts["host1"])
+    simulator.state.rename_volume(first.id, "kept-by-an-operator")
+    monkeypatch.setattr(image_cache, "RECOUNT_S", 0.0)
+    image = boot(fetch)
+    root = hosts["host1"].find(image.volume_name)
+    assert root.ancestor_id == cache_volume(hosts["host1"]).id != first.id
+    assert_holds_image(image, qcow2_image)
+
+
 def test_clones_must_be_copied_to_move_pools(hosts, qcow2_image):
     host = hosts["host1"]
     clone = boot(CountingFetch(qcow2_image))
