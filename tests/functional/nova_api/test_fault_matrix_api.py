@@ -1,43 +1,44 @@
 """The fault matrix on resize (confirm, revert), live migration, evacuation and shelve/unshelve,
 each driven through nova's REST API; the harness and its choice of cases are in ``api_faults``.
 
-Each flow's phases are faulted once: resize in the confirm flow only (the revert flow
-faults its revert), shelve and unshelve both.  Cross-cell resize is not here yet: it needs
-the two-cell harness.
+One test per faulted phase (each with its own services, and within pytest's timeout): the
+resize is faulted on its way to confirm, and confirm and revert each after a fault-free
+resize; shelve, and unshelve after a fault-free shelve.  Cross-cell resize is not here: it
+needs the two-cell harness.
 """
 
 from __future__ import annotations
 
-from sio_fixtures.api_faults import ApiFaultsTestBase, ApiFlow, Phase
+from sio_fixtures.api_faults import ApiFaultsTestBase, ApiFlow, Phase, Target
+
+#: Found by this matrix, not fixed yet.
+SNAPSHOT_LEFT_MAPPED = (
+    "a gateway error when SioLibvirtDriver.snapshot removes its temporary snapshot "
+    "(disk@image_snapshot; the finally of the upload) fails the shelve: nova puts the "
+    "server back to ACTIVE, and the snapshot stays, mapped to the host, until the next "
+    "snapshot or the delete of the server removes it"
+)
 
 
 class ResizeFaultsTest(ApiFaultsTestBase):
-    def resize(self, server: dict) -> None:
-        self.api.post_server_action(server["id"], {"resize": {"flavorRef": self.large}})
+    def flow(self, name: str, then: str, action: str, faulted: str) -> ApiFlow:
+        def resize(server: dict) -> None:
+            self.api.post_server_action(server["id"], {"resize": {"flavorRef": self.large}})
 
-    def test_resize_and_confirm(self) -> None:
-        confirm = Phase(
-            "confirm",
-            lambda s: self.api.post_server_action(s["id"], {"confirmResize": None}),
-            "ACTIVE",
-        )
-        self.run_matrix(
-            ApiFlow("resize+confirm", [Phase("resize", self.resize, "VERIFY_RESIZE"), confirm])
-        )
+        def finish(server: dict) -> None:
+            self.api.post_server_action(server["id"], {action: None})
 
-    def test_resize_and_revert(self) -> None:
-        revert = Phase(
-            "revert",
-            lambda s: self.api.post_server_action(s["id"], {"revertResize": None}),
-            "ACTIVE",
-        )
-        self.run_matrix(
-            ApiFlow(
-                "resize+revert",
-                [Phase("resize", self.resize, "VERIFY_RESIZE"), revert],
-                faulted=("revert",),
-            )
-        )
+        phases = [Phase("resize", resize, "VERIFY_RESIZE"), Phase(then, finish, "ACTIVE", True)]
+        return ApiFlow(name, phases, faulted=(faulted,))
+
+    def test_resize(self) -> None:
+        self.run_matrix(self.flow("resize (+confirm)", "confirm", "confirmResize", "resize"))
+
+    def test_confirm(self) -> None:
+        self.run_matrix(self.flow("(resize+) confirm", "confirm", "confirmResize", "confirm"))
+
+    def test_revert(self) -> None:
+        self.run_matrix(self.flow("(resize+) revert", "revert", "revertResize", "revert"))
 
 
 class LiveMigrationFaultsTest(ApiFaultsTestBase):
@@ -65,28 +66,37 @@ class EvacuationFaultsTest(ApiFaultsTestBase):
             self.restore_host(failed.pop("host"))
 
         # Since microversion 2.95 an evacuated server stays stopped on its new host.
-        self.run_matrix(
-            ApiFlow(
-                "evacuation",
-                [Phase("evacuate", evacuate, "SHUTOFF")],
-                before=fail,
-                after=failed_host_returns,
-            )
+        flow = ApiFlow(
+            "evacuation",
+            [Phase("evacuate", evacuate, "SHUTOFF")],
+            before=fail,
+            after=failed_host_returns,
         )
+        self.run_matrix(flow)
 
 
 class ShelveFaultsTest(ApiFaultsTestBase):
-    def test_shelve_and_unshelve(self) -> None:
+    def flow(self, faulted: str) -> ApiFlow:
+        def shelve(server: dict) -> None:  # offloaded at once (shelved_offload_time 0)
+            self.api.post_server_action(server["id"], {"shelve": {}})
+
         def unshelve(server: dict) -> None:
             self.api.post_server_action(server["id"], {"unshelve": None})
 
-        self.run_matrix(
-            ApiFlow(
-                "shelve+unshelve",
-                [
-                    # offloaded at once (shelved_offload_time 0)
-                    Phase("shelve", lambda s: self.api.post_server_action(s["id"], {"shelve": {}}), "SHELVED_OFFLOADED"),
-                    Phase("unshelve", unshelve, "ACTIVE"),
-                ],
-            )
-        )
+        phases = [
+            Phase("shelve", shelve, "SHELVED_OFFLOADED"),
+            Phase("unshelve", unshelve, "ACTIVE"),
+        ]
+        xfail = {
+            Target(
+                "shelve", "POST", f"/api/instances/Volume::{{id}}/action/{action}", 1, "error"
+            ): (SNAPSHOT_LEFT_MAPPED)
+            for action in ("removeMappedSdc", "removeVolume")
+        }
+        return ApiFlow(f"{faulted} (shelve+unshelve)", phases, faulted=(faulted,), xfail=xfail)
+
+    def test_shelve(self) -> None:
+        self.run_matrix(self.flow("shelve"))
+
+    def test_unshelve(self) -> None:
+        self.run_matrix(self.flow("unshelve"))
