@@ -463,7 +463,7 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
                 with libvirt_utils.file_open(out_path, "rb") as image_file:
                     self._image_api.update(context, image_id, metadata, image_file)
         finally:
-            store.remove(snap)
+            volumes.discard_glance_snapshot(snap)
         LOG.info("Snapshot image upload complete", instance=instance)
 
     @contextlib.contextmanager

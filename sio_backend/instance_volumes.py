@@ -199,6 +199,31 @@ class InstanceVolumes:
         if stale is not None:
             self.storage.remove(stale)
 
+    def discard_glance_snapshot(self, snap: Volume) -> None:
+        """Remove the snapshot an upload to Glance read from, without failing the upload.
+
+        The image is in Glance by then (or the upload's own error is on its
+        way), and a snapshot or shelve must not fail for a temporary volume.
+        A failed removal is tried once more from a fresh lookup; a snapshot
+        that still cannot be removed is left for the next snapshot of this
+        instance, or its delete, to remove.
+        """
+        try:
+            self.storage.remove(snap)
+            return
+        except exceptions.ScaleIOError as err:
+            LOG.warning("Removing %s failed (%s); trying again", snap.name, err)
+        try:
+            self.remove_glance_snapshot()
+        except exceptions.ScaleIOError as err:
+            LOG.warning(
+                "Could not remove %s, the snapshot the upload to Glance read from (%s); "
+                "the next snapshot or the delete of the instance removes it",
+                snap.name,
+                err,
+                instance=self.instance,
+            )
+
     def release(self, plan: ownership.Release) -> None:
         """Do what :mod:`sio_backend.ownership` decided for this record on this host."""
         if plan.remove_all:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from oslo_utils import units
 from sio_fixtures.fault_matrix import MARK, MARK_AT, PATTERN, Flow, MatrixTestCase, MiB
 
-from sio_backend import exceptions
 from sio_backend.demo.device_io import read
 from sio_backend.instance_volumes import InstanceVolumes
 
@@ -34,6 +33,15 @@ class SnapshotMatrixTestCase(MatrixTestCase):
         if not self.cloud.domain_running(instance, "host1"):
             raise AssertionError("the guest stopped")
 
+    def running_unchanged_but_for_the_leftover(self, instance) -> None:
+        """A snapshot whose removal failed stays until the next snapshot or the delete."""
+        disks = {n for n in self.cloud.state_of(instance) if n != self.leftover(instance)}
+        if disks != set(self.expected(instance, set())):
+            raise AssertionError(f"the disks changed: {sorted(disks)}")
+        self.assert_marker(instance)
+        if not self.cloud.domain_running(instance, "host1"):
+            raise AssertionError("the guest stopped")
+
     def test_snapshot(self) -> None:
         cloud = self.cloud
 
@@ -41,13 +49,7 @@ class SnapshotMatrixTestCase(MatrixTestCase):
             # _snapshot_instance: delete_image_on_error, reverts_task_state.
             cloud.glance.delete(cloud.context, self.latest_image())
             instance.task_state = None
-            # A snapshot whose removal failed stays until the next snapshot or the delete.
-            disks = {name for name in cloud.state_of(instance) if name != self.leftover(instance)}
-            if disks != set(self.expected(instance, set())):
-                raise AssertionError(f"the disks changed: {sorted(disks)}")
-            self.assert_marker(instance)
-            if not cloud.domain_running(instance, "host1"):
-                raise AssertionError("the guest stopped")
+            self.running_unchanged_but_for_the_leftover(instance)
 
         def check_end(instance):
             self.running_unchanged(instance)
@@ -78,11 +80,13 @@ class SnapshotMatrixTestCase(MatrixTestCase):
         )
 
     def test_delete_removes_the_snapshot_a_failed_cleanup_left(self) -> None:
+        """The upload succeeded: a snapshot that cannot be removed (twice) fails nothing."""
         cloud = self.cloud
         instance = self.spawned()
-        cloud.simulator.faults.fail_next(method="POST", path=r".*/action/removeVolume")
-        self.assertRaises(exceptions.GatewayError, cloud.snapshot, instance)
+        cloud.simulator.faults.fail_next(2, method="POST", path=r".*/action/removeVolume")
+        cloud.snapshot(instance)
         self.assertIn(self.leftover(instance), cloud.volumes())
+        self.running_unchanged_but_for_the_leftover(instance)
 
         cloud.delete(instance)
         cloud.assert_state(instance, {})

@@ -9,15 +9,7 @@ needs the two-cell harness.
 
 from __future__ import annotations
 
-from sio_fixtures.api_faults import ApiFaultsTestBase, ApiFlow, Phase, Target
-
-#: Found by this matrix, not fixed yet.
-SNAPSHOT_LEFT_MAPPED = (
-    "a gateway error when SioLibvirtDriver.snapshot removes its temporary snapshot "
-    "(disk@image_snapshot; the finally of the upload) fails the shelve: nova puts the "
-    "server back to ACTIVE, and the snapshot stays, mapped to the host, until the next "
-    "snapshot or the delete of the server removes it"
-)
+from sio_fixtures.api_faults import ApiFaultsTestBase, ApiFlow, Phase
 
 
 class ResizeFaultsTest(ApiFaultsTestBase):
@@ -87,13 +79,7 @@ class ShelveFaultsTest(ApiFaultsTestBase):
             Phase("shelve", shelve, "SHELVED_OFFLOADED"),
             Phase("unshelve", unshelve, "ACTIVE"),
         ]
-        xfail = {
-            Target(
-                "shelve", "POST", f"/api/instances/Volume::{{id}}/action/{action}", 1, "error"
-            ): (SNAPSHOT_LEFT_MAPPED)
-            for action in ("removeMappedSdc", "removeVolume")
-        }
-        return ApiFlow(f"{faulted} (shelve+unshelve)", phases, faulted=(faulted,), xfail=xfail)
+        return ApiFlow(f"{faulted} (shelve+unshelve)", phases, faulted=(faulted,))
 
     def test_shelve(self) -> None:
         self.run_matrix(self.flow("shelve"))
