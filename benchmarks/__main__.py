@@ -58,7 +58,12 @@ def main(argv: list[str] | None = None) -> int:
             more = scenarios.call_counts(bench, image, levels[2:])
             counts["levels"].update(more["levels"])
             counts["unavailable"].update(more["unavailable"])
-        results["concurrency"] = scenarios.concurrency(bench, image, spawns, args.max_connections)
+        results["concurrency"] = {
+            mode: scenarios.concurrency(
+                bench, image, spawns, args.max_connections, cached=mode == "volume"
+            )
+            for mode in ("none", "volume")
+        }
         results["image_import"] = scenarios.image_import(bench.workdir)
     results["server_actions"] = nova_actions.run()
     results["fleet"] = fleet.run()

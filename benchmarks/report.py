@@ -104,7 +104,8 @@ def latency_table(latency: dict) -> str:
 
 def concurrency_text(result: dict) -> str:
     return (
-        f"{result['spawns']} concurrent spawns on {result['hosts']} hosts, one gateway client: "
+        f"{result['spawns']} concurrent spawns (image_cache {result['image_cache']}) "
+        f"on {result['hosts']} hosts, one gateway client: "
         f"errors {result['errors']}, logins {result['logins']} "
         f"(per client: {result['logins'] / result['gateway_clients']:.0f}), "
         f"peak open connections {result['peak_connections']} "
@@ -112,6 +113,24 @@ def concurrency_text(result: dict) -> str:
         f"p50 {result['p50_s']:.2f} s, p95 {result['p95_s']:.2f} s, "
         f"all done in {result['total_s']:.1f} s, {result['calls']} gateway calls"
     )
+
+
+def breakdown_table(results: dict) -> str:
+    """Mean seconds of a concurrent spawn by where it waited (breakdown.py), per image_cache."""
+    first = next(iter(results.values()))
+    categories = list(first["mean_s"])
+    header = ["image_cache", "p50 s", "p95 s", *categories, "simulator CPU/core"]
+    rows = [
+        [
+            mode,
+            f"{result['p50_s']:.2f}",
+            f"{result['p95_s']:.2f}",
+            *(f"{result['mean_s'][c]:.2f}" for c in categories),
+            f"{result['simulator']['cpu_share_of_one_core']:.2f}",
+        ]
+        for mode, result in results.items()
+    ]
+    return _table(header, rows)
 
 
 def image_import_table(result: dict) -> str:
@@ -151,7 +170,9 @@ def render(results: dict) -> str:
         "Wall time per operation with injected gateway latency (1,000 other volumes)",
         latency_table(results["latency"]),
         "",
-        concurrency_text(results["concurrency"]),
+        *(concurrency_text(result) for result in results["concurrency"].values()),
+        "Mean seconds of each concurrent spawn by where it waited",
+        breakdown_table(results["concurrency"]),
         "",
         "Image import",
         image_import_table(results["image_import"]),
