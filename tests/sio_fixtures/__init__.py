@@ -1,1 +1,3 @@
-"""Fixtures of the API-level functional tests: nova's services on the PowerFlex simulator."""
+"""The tests' shared fixtures, as nova keeps ``nova/tests/fixtures``: nova's services on the
+simulator (``servers``), the step-level harness (``cloud``, ``nova_manager``), both fault
+matrices, the simulator's pytest fixtures and the helpers they share."""

@@ -1,7 +1,6 @@
 """Run nova's own unittest-style test cases under pytest.
 
-Import it as ``import nova_support`` (pytest puts ``tests/unit`` on
-``sys.path``) and derive from :class:`NovaTestCase` instead of
+Import it as ``from sio_fixtures import nova_support`` and derive from :class:`NovaTestCase` instead of
 ``nova.test.NoDBTestCase``; for nova's mix-in bases (e.g.
 ``test_imagebackend._ImageTestCase``) list them first.
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import requests_mock
-from sio_fixtures.simulator_helpers import FakeClock
+from sio_fixtures.fake_clock import FakeClock
 
 from sio_backend.gateway import GatewayClient, transport
 
