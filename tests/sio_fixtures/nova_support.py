@@ -1,8 +1,8 @@
 """Run nova's own unittest-style test cases under pytest.
 
-Import it as ``from sio_fixtures import nova_support`` and derive from :class:`NovaTestCase` instead of
-``nova.test.NoDBTestCase``; for nova's mix-in bases (e.g.
-``test_imagebackend._ImageTestCase``) list them first.
+Import it as ``from sio_fixtures import nova_support`` and derive from
+:class:`NovaTestCase` instead of ``nova.test.NoDBTestCase``; for nova's
+mix-in bases (e.g. ``test_imagebackend._ImageTestCase``) list them first.
 
 Importing this module decides nova's concurrency mode for the whole pytest
 process, once: native threading, the mode nova-compute 34 runs in, unless
