@@ -307,7 +307,13 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
         share_info=None,
     ):
         if _enabled():
-            self._volumes(instance, block_device_info).resume_resize_rollback()
+            volumes = self._volumes(instance, block_device_info)
+            volumes.resume_resize_rollback()
+            placement = self._placement(instance)  # the old flavor's again
+            resized_to = ownership.field(instance, "new_flavor")
+            if resized_to and flavor.placement_for(resized_to, CONF.scaleio) != placement:
+                # nova rolls back only the root, which follows the flavor by itself.
+                volumes.move_into(placement, but=ROOT)
         super().finish_revert_migration(
             context,
             instance,

@@ -17,7 +17,7 @@ from nova.virt import configdrive
 from nova.virt import driver as virt_driver
 from oslo_log import log as logging
 
-from sio_backend import exceptions, naming, ownership
+from sio_backend import exceptions, naming, ownership, pool_moves
 from sio_backend.flavor import DiskPlacement
 from sio_backend.gateway import Volume
 from sio_backend.storage import Storage
@@ -141,6 +141,16 @@ class InstanceVolumes:
         if snapshot is not None:
             LOG.warning("Resuming the interrupted revert of %s to %s", root, snapshot.name)
             self.storage.rollback(None, snapshot, root)
+
+    def move_into(self, placement: DiskPlacement, *, but: str) -> None:
+        """Move the disks (all but one) into the placement's pool, when elsewhere.
+
+        For the revert of a resize that changed ``disk:pool``.  Only a root
+        shares its V-Tree (with an image-cache volume), so the others move
+        whole, online, in one call each.
+        """
+        for volume in self._find(n for n in self._disk_names() if n != but):
+            pool_moves.move(self.storage, volume, placement)
 
     def _names_to_delete(self) -> list[str]:
         """The disks the record names, those of both flavors of a resize, and a swap."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 
 import fixtures
-import pytest
 from nova.tests.fixtures import libvirt as fakelibvirt
 from sio_fixtures.servers import MARK, SioServersTestBase
 
@@ -95,11 +94,6 @@ class PoolChangingResizeTest(SioServersTestBase):
         self.assert_audit_clean()
         self.delete(server)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="after a reverted resize that changed disk:pool, the root is back in sp1 but "
-        "disk.swap stays in sp2, a pool the server's flavor no longer names",
-    )
     def test_reverted(self) -> None:
         server, source = self.resized()
 
