@@ -104,6 +104,16 @@ class RemoteSimulator:
         return self._connection.recv()
 
 
+def _answer(connection, process, step: str, timeout_s: float = 120) -> object:
+    """The simulator process's reply, or an error naming the step it did not answer."""
+    if not connection.poll(timeout_s):
+        raise RuntimeError(
+            f"the simulator process did not answer {step} within {timeout_s:.0f} s "
+            f"(alive: {process.is_alive()}, exit code {process.exitcode})"
+        )
+    return connection.recv()
+
+
 @contextmanager
 def remote_simulator(state_dir: Path, hosts: tuple[str, ...]) -> Iterator[RemoteSimulator]:
     context = multiprocessing.get_context(_PROCESS_START)
@@ -111,9 +121,9 @@ def remote_simulator(state_dir: Path, hosts: tuple[str, ...]) -> Iterator[Remote
     process = context.Process(target=_serve, args=(theirs, str(state_dir), hosts), daemon=True)
     process.start()
     try:
-        yield RemoteSimulator(ours, ours.recv())
+        yield RemoteSimulator(ours, _answer(ours, process, "start"))
         ours.send("stop")
-        ours.recv()
+        _answer(ours, process, "stop")
     finally:
         process.join(timeout=30)
         if process.is_alive():
