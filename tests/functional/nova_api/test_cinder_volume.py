@@ -1,0 +1,149 @@
+"""A Cinder volume attached beside the ephemeral disks, through nova's REST API.
+
+The Cinder volume is a PowerFlex volume of the same system, made and mapped
+by Cinder's PowerFlex driver (``sio_fixtures.cinder``), and connected on the
+compute by nova's ``LibvirtScaleIOVolumeDriver`` with real os-brick.  The
+backend must never touch it: its own volumes stay as they were through
+attach, stop/start, hard reboot, cold and live migration and detach; the
+Cinder volume is mapped to the server's host only, keeps what the guest
+wrote, is never reported by the audit, and outlives the server unmapped.
+"""
+
+from __future__ import annotations
+
+from sio_backend.demo.device_io import read, write
+from sio_fixtures.cinder import ComputeSdcsFixture, PowerFlexCinderFixture, cinder_volume_name
+from sio_fixtures.servers import SioServersTestBase
+
+DISKS = {"disk": 8, "disk.eph0": 8, "disk.swap": 8}
+CINDER_MARK = b"written to the cinder volume\n" * 32
+CINDER_MARK_OFFSET = 4096
+
+
+class CinderVolumeTest(SioServersTestBase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.useFixture(ComputeSdcsFixture(self.simulator, self.hosts, self.tmp / "scaleio"))
+        self.cinder = self.useFixture(
+            PowerFlexCinderFixture(
+                self,
+                self.simulator,
+                self.gateway.client,
+                self.gateway.client.storage_pool_id("pd1", "sp1"),
+            )
+        )
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def cinder_volume(self) -> str:
+        """A Cinder volume, removed (as Cinder would) before the test's last checks."""
+        volume_id = self.cinder.create_volume(8)
+        self.addCleanup(self.cinder.delete_volume, volume_id)
+        self.assertEqual(
+            cinder_volume_name(volume_id), self.cinder.powerflex_volume(volume_id).name
+        )
+        return volume_id
+
+    def attach(self, server: dict, volume_id: str) -> None:
+        self.api.post_server_volume(server["id"], {"volumeAttachment": {"volumeId": volume_id}})
+        self._wait_for_instance_action_event(
+            server, "attach_volume", "compute_attach_volume", "success"
+        )
+
+    def detach(self, server: dict, volume_id: str) -> None:
+        self.api.delete_server_volume(server["id"], volume_id)
+        self._wait_for_instance_action_event(
+            server, "detach_volume", "compute_detach_volume", "success"
+        )
+        self._wait_for_volume_detach(server["id"], volume_id)
+
+    def cinder_hosts(self, volume_id: str) -> set[str]:
+        """The hosts whose SDC the Cinder volume is mapped to, on the gateway."""
+        volume = self.cinder.powerflex_volume(volume_id)
+        return {self.gateway.sdc_hosts[sdc_id] for sdc_id in volume.mapped_sdc_ids}
+
+    def cinder_device(self, host: str, volume_id: str):
+        return self.simulator.sdcs[host].device_path(self.cinder.volumes[volume_id]["provider_id"])
+
+    def assert_attached(self, server: dict, volume_id: str, disks: dict[str, int]) -> str:
+        """The server's own volumes are ``disks`` on its host, and the Cinder volume is
+        mapped to that host only, in the guest's definition through that host's SDC,
+        holding CINDER_MARK; the host."""
+        host = self.assert_disks(server, disks)
+        self.assertEqual({host}, self.cinder_hosts(volume_id))
+        self.assertEqual(
+            [volume_id], [a["volumeId"] for a in self.api.get_server_volumes(server["id"])]
+        )
+        domain = self.computes[host].driver._host.get_connection().lookupByUUIDString(server["id"])
+        self.assertIn(f'dev="{self.cinder_device(host, volume_id)}"', domain.XMLDesc(0))
+        self.assertEqual(
+            CINDER_MARK,
+            read(self.cinder_device(host, volume_id), CINDER_MARK_OFFSET, len(CINDER_MARK)),
+        )
+        self.assert_mark(server)
+        return host
+
+    def assert_detached(self, volume_id: str) -> None:
+        """The Cinder volume exists, mapped nowhere, holding what the guest wrote."""
+        self.assertEqual(set(), self.cinder_hosts(volume_id))
+        with open(
+            self.simulator.devices.data_path(self.cinder.volumes[volume_id]["provider_id"]), "rb"
+        ) as data:
+            data.seek(CINDER_MARK_OFFSET)
+            self.assertEqual(CINDER_MARK, data.read(len(CINDER_MARK)))
+
+    # -- tests ---------------------------------------------------------------------------------
+
+    def test_attach_move_detach_delete(self) -> None:
+        server, host = self.boot_marked(DISKS)
+        volume_id = self.cinder_volume()
+        self.assertEqual(set(), self.cinder_hosts(volume_id))
+
+        self.attach(server, volume_id)
+        self.assertEqual({host}, self.cinder_hosts(volume_id))
+        write(self.cinder_device(host, volume_id), CINDER_MARK_OFFSET, CINDER_MARK)
+        self.assertEqual(host, self.assert_attached(server, volume_id, DISKS))
+        self.assert_audit_clean()
+
+        server = self._stop_server(server)
+        server = self._start_server(server)
+        self.assertEqual(host, self.assert_attached(server, volume_id, DISKS))
+
+        server = self._reboot_server(server, hard=True)
+        self.assertEqual(host, self.assert_attached(server, volume_id, DISKS))
+        self.assert_audit_clean()
+
+        server = self._migrate_server(server)
+        server = self._confirm_resize(server)
+        migrated_to = self.assert_attached(server, volume_id, DISKS)
+        self.assertNotEqual(host, migrated_to)
+        self.assert_audit_clean()
+
+        dest = self.other_host(host, migrated_to)
+        server = self._live_migrate(server, host=dest)
+        self.assertEqual(dest, self.assert_attached(server, volume_id, DISKS))
+        self.assert_audit_clean()
+
+        self.detach(server, volume_id)
+        self.assertEqual([], self.api.get_server_volumes(server["id"]))
+        self.assertEqual(dest, self.assert_disks(server, DISKS))
+        self.assert_detached(volume_id)
+        self.assert_mark(server)
+        self.assert_audit_clean()
+
+        self.delete(server)
+        self.assert_detached(volume_id)
+        self.assert_audit_clean()
+
+    def test_delete_with_the_volume_attached(self) -> None:
+        server, host = self.boot_marked(DISKS)
+        volume_id = self.cinder_volume()
+        self.attach(server, volume_id)
+        write(self.cinder_device(host, volume_id), CINDER_MARK_OFFSET, CINDER_MARK)
+        self.assertEqual(host, self.assert_attached(server, volume_id, DISKS))
+
+        self.delete(server)
+
+        self.assert_detached(volume_id)
+        self.assertEqual({}, dict(self.cinder.volume_to_attachment[volume_id]))
+        self.assert_audit_clean()
