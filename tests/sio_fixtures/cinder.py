@@ -21,6 +21,7 @@ run in process).
 from __future__ import annotations
 
 import base64
+import collections
 import uuid
 from pathlib import Path
 
@@ -54,6 +55,10 @@ class PowerFlexCinderFixture(nova_cinder.CinderFixture):
         self.simulator = simulator
         self.client = client
         self.pool_id = pool_id
+        #: The mapping changes Cinder made, by volume id: how many "map" and "unmap".
+        self.changes: dict[str, collections.Counter[str]] = collections.defaultdict(
+            collections.Counter
+        )
 
     # -- what Cinder's volume API does --------------------------------------------------
 
@@ -130,6 +135,7 @@ class PowerFlexCinderFixture(nova_cinder.CinderFixture):
             self.client.unmap_volume(
                 self.volumes[volume_id]["provider_id"], self.client.sdc_by_guid(guid).id
             )
+            self.changes[volume_id]["unmap"] += 1
 
     def _find_connection_info(self, volume_id, attachment_id):
         if volume_id not in self.volumes:
@@ -159,6 +165,7 @@ class PowerFlexCinderFixture(nova_cinder.CinderFixture):
         volume = self.powerflex_volume(volume_id)
         if sdc_id not in volume.mapped_sdc_ids:
             self.client.map_volume(volume.id, sdc_id, allow_multiple=True)
+            self.changes[volume_id]["map"] += 1
         return self._connection_info(volume_id, attachment_id, guid)
 
     def _connection_info(self, volume_id: str, attachment_id: str, sdc_guid: str) -> dict:

@@ -11,9 +11,12 @@ wrote, is never reported by the audit, and outlives the server unmapped.
 
 from __future__ import annotations
 
-from sio_backend.demo.device_io import read, write
+import collections
+
 from sio_fixtures.cinder import ComputeSdcsFixture, PowerFlexCinderFixture, cinder_volume_name
 from sio_fixtures.servers import SioServersTestBase
+
+from sio_backend.demo.device_io import read, write
 
 DISKS = {"disk": 8, "disk.eph0": 8, "disk.swap": 8}
 CINDER_MARK = b"written to the cinder volume\n" * 32
@@ -62,6 +65,23 @@ class CinderVolumeTest(SioServersTestBase):
         volume = self.cinder.powerflex_volume(volume_id)
         return {self.gateway.sdc_hosts[sdc_id] for sdc_id in volume.mapped_sdc_ids}
 
+    def gateway_changes(self, volume_id: str) -> collections.Counter[str]:
+        """The changes the gateway made to the Cinder volume, whoever asked: "map",
+        "unmap", or the name of any other action."""
+        prefix = f"/api/instances/Volume::{self.cinder.volumes[volume_id]['provider_id']}/action/"
+        changes: collections.Counter[str] = collections.Counter()
+        for entry in self.simulator.request_log:
+            if entry.method == "POST" and entry.path.startswith(prefix) and entry.status == 200:
+                action = entry.path[len(prefix) :]
+                if action.startswith(("addMapped", "removeMapped")):
+                    action = "map" if action.startswith("add") else "unmap"
+                changes[action] += 1
+        return changes
+
+    def assert_only_cinder_changed(self, volume_id: str) -> None:
+        """Every change the gateway made to the Cinder volume was Cinder's."""
+        self.assertEqual(self.cinder.changes[volume_id], self.gateway_changes(volume_id))
+
     def cinder_device(self, host: str, volume_id: str):
         return self.simulator.sdcs[host].device_path(self.cinder.volumes[volume_id]["provider_id"])
 
@@ -75,12 +95,13 @@ class CinderVolumeTest(SioServersTestBase):
             [volume_id], [a["volumeId"] for a in self.api.get_server_volumes(server["id"])]
         )
         domain = self.computes[host].driver._host.get_connection().lookupByUUIDString(server["id"])
-        self.assertIn(f'dev="{self.cinder_device(host, volume_id)}"', domain.XMLDesc(0))
+        self.assertIn(f"<source dev='{self.cinder_device(host, volume_id)}'/>", domain.XMLDesc(0))
         self.assertEqual(
             CINDER_MARK,
             read(self.cinder_device(host, volume_id), CINDER_MARK_OFFSET, len(CINDER_MARK)),
         )
         self.assert_mark(server)
+        self.assert_only_cinder_changed(volume_id)
         return host
 
     def assert_detached(self, volume_id: str) -> None:
@@ -91,6 +112,7 @@ class CinderVolumeTest(SioServersTestBase):
         ) as data:
             data.seek(CINDER_MARK_OFFSET)
             self.assertEqual(CINDER_MARK, data.read(len(CINDER_MARK)))
+        self.assert_only_cinder_changed(volume_id)
 
     # -- tests ---------------------------------------------------------------------------------
 
