@@ -141,6 +141,8 @@ class PowerFlexCinderFixture(nova_cinder.CinderFixture):
         if volume_id not in self.volumes:
             return super()._find_connection_info(volume_id, attachment_id)
         connector = self.volume_to_attachment[volume_id][attachment_id]["connector"]
+        if connector is None:
+            return {}  # Cinder has no connection for an attachment not connected yet
         return self._connection_info(volume_id, attachment_id, connector["sdc_guid"])
 
     def _connect(self, volume_id: str, attachment_id: str, connector: dict) -> dict:
