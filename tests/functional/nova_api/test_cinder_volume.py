@@ -169,3 +169,37 @@ class CinderVolumeTest(SioServersTestBase):
         self.assert_detached(volume_id)
         self.assertEqual({}, dict(self.cinder.volume_to_attachment[volume_id]))
         self.assert_audit_clean()
+
+    def test_evacuation_resize_revert_shelve_unshelve(self) -> None:
+        server, failed = self.boot_marked(DISKS)
+        volume_id = self.cinder_volume()
+        self.attach(server, volume_id)
+        write(self.cinder_device(failed, volume_id), CINDER_MARK_OFFSET, CINDER_MARK)
+
+        self.fail_host(failed)
+        server = self._evacuate_server(server, expected_state="SHUTOFF")
+        evacuated_to = self.assert_attached(server, volume_id, DISKS)
+        self.assertNotEqual(failed, evacuated_to)
+        self.restore_host(failed)
+        server = self._start_server(server)
+        self.assertEqual(evacuated_to, self.assert_attached(server, volume_id, DISKS))
+        self.assert_audit_clean()
+
+        server = self._resize_server(server, self.flavor(disk=16, ephemeral=8, swap=8192))
+        resized_to = self.host_of(server)
+        self.assertNotEqual(evacuated_to, resized_to)
+        self.assertEqual({resized_to}, self.cinder_hosts(volume_id))
+        server = self._revert_resize(server)
+        self.assertEqual(evacuated_to, self.assert_attached(server, volume_id, DISKS))
+        self.assert_audit_clean()
+
+        server = self._shelve_server(server)  # offloaded at once (shelved_offload_time 0)
+        self.assert_no_disks(server)
+        self.assert_detached(volume_id)
+        server = self._unshelve_server(server)
+        self.assert_attached(server, volume_id, DISKS)
+        self.assert_audit_clean()
+
+        self.delete(server)
+        self.assert_detached(volume_id)
+        self.assert_audit_clean()
