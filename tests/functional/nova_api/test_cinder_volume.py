@@ -4,9 +4,12 @@ The Cinder volume is a PowerFlex volume of the same system, made and mapped
 by Cinder's PowerFlex driver (``sio_fixtures.cinder``), and connected on the
 compute by nova's ``LibvirtScaleIOVolumeDriver`` with real os-brick.  The
 backend must never touch it: its own volumes stay as they were through
-attach, stop/start, hard reboot, cold and live migration and detach; the
-Cinder volume is mapped to the server's host only, keeps what the guest
-wrote, is never reported by the audit, and outlives the server unmapped.
+attach, stop/start, hard reboot, cold and live migration, evacuation (and
+the failed host's return), a resize reverted, shelve offload and unshelve,
+and detach; the Cinder volume is mapped to the server's host only, keeps
+what the guest wrote, is changed on the gateway by Cinder alone, is never
+reported by the audit, and outlives the server unmapped (detached first, or
+still attached when the server is deleted).
 """
 
 from __future__ import annotations
@@ -46,6 +49,19 @@ class CinderVolumeTest(SioServersTestBase):
             cinder_volume_name(volume_id), self.cinder.powerflex_volume(volume_id).name
         )
         return volume_id
+
+    def boot_attached(self) -> tuple[dict, str, str]:
+        """An ACTIVE server with DISKS and MARK in its root, and a Cinder volume attached
+        that holds CINDER_MARK; it, its host, the volume's id."""
+        server, host = self.boot_marked(DISKS)
+        volume_id = self.cinder_volume()
+        self.assertEqual(set(), self.cinder_hosts(volume_id))
+        self.attach(server, volume_id)
+        self.assertEqual({host}, self.cinder_hosts(volume_id))
+        write(self.cinder_device(host, volume_id), CINDER_MARK_OFFSET, CINDER_MARK)
+        self.assertEqual(host, self.assert_attached(server, volume_id, DISKS))
+        self.assert_audit_clean()
+        return server, host, volume_id
 
     def attach(self, server: dict, volume_id: str) -> None:
         self.api.post_server_volume(server["id"], {"volumeAttachment": {"volumeId": volume_id}})
@@ -117,15 +133,7 @@ class CinderVolumeTest(SioServersTestBase):
     # -- tests ---------------------------------------------------------------------------------
 
     def test_attach_move_detach_delete(self) -> None:
-        server, host = self.boot_marked(DISKS)
-        volume_id = self.cinder_volume()
-        self.assertEqual(set(), self.cinder_hosts(volume_id))
-
-        self.attach(server, volume_id)
-        self.assertEqual({host}, self.cinder_hosts(volume_id))
-        write(self.cinder_device(host, volume_id), CINDER_MARK_OFFSET, CINDER_MARK)
-        self.assertEqual(host, self.assert_attached(server, volume_id, DISKS))
-        self.assert_audit_clean()
+        server, host, volume_id = self.boot_attached()
 
         server = self._stop_server(server)
         server = self._start_server(server)
@@ -158,11 +166,7 @@ class CinderVolumeTest(SioServersTestBase):
         self.assert_audit_clean()
 
     def test_delete_with_the_volume_attached(self) -> None:
-        server, host = self.boot_marked(DISKS)
-        volume_id = self.cinder_volume()
-        self.attach(server, volume_id)
-        write(self.cinder_device(host, volume_id), CINDER_MARK_OFFSET, CINDER_MARK)
-        self.assertEqual(host, self.assert_attached(server, volume_id, DISKS))
+        server, _host, volume_id = self.boot_attached()
 
         self.delete(server)
 
@@ -171,10 +175,7 @@ class CinderVolumeTest(SioServersTestBase):
         self.assert_audit_clean()
 
     def test_evacuation_resize_revert_shelve_unshelve(self) -> None:
-        server, failed = self.boot_marked(DISKS)
-        volume_id = self.cinder_volume()
-        self.attach(server, volume_id)
-        write(self.cinder_device(failed, volume_id), CINDER_MARK_OFFSET, CINDER_MARK)
+        server, failed, volume_id = self.boot_attached()
 
         self.fail_host(failed)
         server = self._evacuate_server(server, expected_state="SHUTOFF")
