@@ -9,7 +9,8 @@ the failed host's return), a resize reverted, shelve offload and unshelve,
 and detach; the Cinder volume is mapped to the server's host only, keeps
 what the guest wrote, is changed on the gateway by Cinder alone, is never
 reported by the audit, and outlives the server unmapped (detached first, or
-still attached when the server is deleted).
+still attached when the server is deleted).  A stable-device rescue and a
+rebuild keep it attached as well.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from __future__ import annotations
 import collections
 
 from sio_fixtures.cinder import ComputeSdcsFixture, PowerFlexCinderFixture, cinder_volume_name
-from sio_fixtures.servers import SioServersTestBase
+from sio_fixtures.generation import rounded_gb
+from sio_fixtures.servers import MARK, SioServersTestBase
 
 from sio_backend.demo.device_io import read, write
+from sio_backend.demo.glance import QCOW2_IMAGE_ID
 
 DISKS = {"disk": 8, "disk.eph0": 8, "disk.swap": 8}
 CINDER_MARK = b"written to the cinder volume\n" * 32
@@ -50,16 +53,16 @@ class CinderVolumeTest(SioServersTestBase):
         )
         return volume_id
 
-    def boot_attached(self) -> tuple[dict, str, str]:
-        """An ACTIVE server with DISKS and MARK in its root, and a Cinder volume attached
+    def boot_attached(self, disks: dict[str, int] = DISKS) -> tuple[dict, str, str]:
+        """An ACTIVE server with ``disks`` and MARK in its root, and a Cinder volume attached
         that holds CINDER_MARK; it, its host, the volume's id."""
-        server, host = self.boot_marked(DISKS)
+        server, host = self.boot_marked(disks)
         volume_id = self.cinder_volume()
         self.assertEqual(set(), self.cinder_hosts(volume_id))
         self.attach(server, volume_id)
         self.assertEqual({host}, self.cinder_hosts(volume_id))
         write(self.cinder_device(host, volume_id), CINDER_MARK_OFFSET, CINDER_MARK)
-        self.assertEqual(host, self.assert_attached(server, volume_id, DISKS))
+        self.assertEqual(host, self.assert_attached(server, volume_id, disks))
         self.assert_audit_clean()
         return server, host, volume_id
 
@@ -204,3 +207,28 @@ class CinderVolumeTest(SioServersTestBase):
         self.delete(server)
         self.assert_detached(volume_id)
         self.assert_audit_clean()
+
+    def test_stable_device_rescue_and_rebuild(self) -> None:
+        disks = {"disk": 8, "disk.swap": 8}
+        server, host, volume_id = self.boot_attached(disks)
+        rescue_image = self.glance.add_variant(
+            QCOW2_IMAGE_ID, hw_rescue_device="disk", hw_rescue_bus="virtio"
+        )
+
+        self.api.post_server_action(server["id"], {"rescue": {"rescue_image_ref": rescue_image}})
+        server = self._wait_for_state_change(server, "RESCUE")
+        rescue = {"disk.rescue": rounded_gb(1, self.API_VERSION), "disk.swap.rescue": 8}
+        self.assertEqual(host, self.assert_attached(server, volume_id, disks | rescue))
+        server = self._unrescue_server(server)
+        self.assertEqual(host, self.assert_attached(server, volume_id, disks))
+        self.assert_audit_clean()
+
+        server = self._rebuild_server(server, QCOW2_IMAGE_ID)
+        self.assertEqual(host, self.assert_disks(server, disks))
+        self.assert_mark(server, bytes(len(MARK)))  # a new root disk, from the image
+        self.assertEqual({host}, self.cinder_hosts(volume_id))
+        self.assert_only_cinder_changed(volume_id)
+        self.assert_audit_clean()
+
+        self.delete(server)
+        self.assert_detached(volume_id)
