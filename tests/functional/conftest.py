@@ -22,6 +22,7 @@ from oslo_config import cfg
 from oslo_config import fixture as config_fixture
 from sio_fixtures.generation import API_VERSION
 from sio_fixtures.secret_log_guard import guard_every_test  # noqa: F401 - autouse fixture
+from sio_fixtures.simulator_helpers import started_simulators
 
 from sio_backend.gateway import GatewayClient
 from sio_backend.simulator import Simulator
@@ -30,22 +31,7 @@ from sio_backend.simulator import Simulator
 @pytest.fixture
 def make_simulator(tmp_path: Path) -> Iterator[Callable[..., Simulator]]:
     """Start a TLS simulator with host1 and host2; keyword arguments override."""
-    started: list[Simulator] = []
-
-    def make(**options: Any) -> Simulator:
-        options.setdefault("tls", True)
-        options.setdefault("api_version", API_VERSION)
-        options.setdefault("migration_delay", 0.2)
-        simulator = Simulator(tmp_path / f"simulator-{len(started)}", **options)
-        started.append(simulator)
-        simulator.start()
-        simulator.add_sdc("host1")
-        simulator.add_sdc("host2")
-        return simulator
-
-    yield make
-    for simulator in started:
-        simulator.stop()
+    yield from started_simulators(tmp_path, tls=True, api_version=API_VERSION)
 
 
 @pytest.fixture

@@ -142,24 +142,33 @@ def fake_clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-def make_sim(tmp_path: Path) -> Iterator[Callable[..., Simulator]]:
-    """Start plain-HTTP simulators with host1 and host2; keyword arguments
-    (``api_version`` above all) override; each is stopped after the test."""
+def started_simulators(directory: Path, **defaults: Any) -> Iterator[Callable[..., Simulator]]:
+    """A factory of started simulators with host1 and host2, for a fixture to
+    yield from; keyword arguments of each call override ``defaults``, and
+    every simulator made is stopped when the fixture ends."""
     started: list[Simulator] = []
 
     def make(**options: Any) -> Simulator:
-        options.setdefault("migration_delay", 0.2)
-        simulator = Simulator(tmp_path / f"sim-{len(started)}", **options)
+        options = {"migration_delay": 0.2, **defaults, **options}
+        simulator = Simulator(directory / f"simulator-{len(started)}", **options)
         started.append(simulator)
         simulator.start()
         simulator.add_sdc("host1")
         simulator.add_sdc("host2")
         return simulator
 
-    yield make
-    for simulator in started:
-        simulator.stop()
+    try:
+        yield make
+    finally:
+        for simulator in started:
+            simulator.stop()
+
+
+@pytest.fixture
+def make_sim(tmp_path: Path) -> Iterator[Callable[..., Simulator]]:
+    """Start plain-HTTP simulators with host1 and host2; keyword arguments
+    (``api_version`` above all) override; each is stopped after the test."""
+    yield from started_simulators(tmp_path)
 
 
 @pytest.fixture
