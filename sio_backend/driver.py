@@ -152,10 +152,13 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
             return super().spawn(*args, **kwargs)
         # A first boot creates every disk without asking whether it exists
         # (see sio_backend.known_volumes); only here: a cleanup of a failed
-        # build, in the same states, must look its volumes up.
-        first_boot = (instance.vm_state, instance.task_state) == (
+        # build, in the same states, must look its volumes up.  An unshelve
+        # is one too: the shelve offload removed every disk, and one a failed
+        # offload left is taken only if exactly what is asked for, then
+        # written from the shelved image as a new one would be.
+        first_boot = instance.task_state == task_states.SPAWNING and instance.vm_state in (
             vm_states.BUILDING,
-            task_states.SPAWNING,
+            vm_states.SHELVED_OFFLOADED,
         )
         with self._storage().operation(instance.uuid, new_instance=first_boot):
             return self._spawn(instance, block_device_info, args, kwargs)
@@ -456,9 +459,10 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
             raise exception.DiskNotFound(location=f"root volume of instance {instance.uuid}")
         update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
         volumes = self._volumes(instance)
-        volumes.remove_glance_snapshot()  # left by an interrupted snapshot of this instance
         with self._quiesced(context, instance, guest):
-            snap = store.snapshot(root, volumes.glance_snapshot_name())
+            # One an interrupted snapshot of this instance left is replaced,
+            # never uploaded: it holds older data.
+            snap = store.snapshot(root, volumes.glance_snapshot_name(), replace=True)
         try:
             update_task_state(
                 task_state=task_states.IMAGE_UPLOADING,

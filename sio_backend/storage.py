@@ -23,6 +23,7 @@ from sio_backend import exceptions, naming
 from sio_backend.capacity import SHARED, PoolStatistics
 from sio_backend.flavor import DiskPlacement
 from sio_backend.gateway import (
+    MAYBE_APPLIED,
     SNAPSHOT,
     GatewayClient,
     MappedSdc,
@@ -554,11 +555,33 @@ class Storage:
         return grown
 
     @forgets_on_error
-    def snapshot(self, volume: Volume, snapshot_name: str) -> Volume:
-        """A point-in-time copy of the volume, in its V-Tree, unmapped."""
+    def snapshot(self, volume: Volume, snapshot_name: str, *, replace: bool = False) -> Volume:
+        """A point-in-time copy of the volume, in its V-Tree, unmapped.
+
+        ``replace``: a volume already called ``snapshot_name`` is an older
+        one a failed operation left, never to be adopted (it holds older
+        data).  The name is not looked up first: the gateway refuses a name
+        in use, and only then (or when its answer was lost) is the volume of
+        that name looked up, removed and the snapshot taken again.
+        """
         self.ensure_ours(volume, "snapshot")
         self.ensure_our_name(snapshot_name, "create snapshot")
-        snapshot_id = self.client.snapshot_volume(volume.id, snapshot_name, pool_id=volume.pool_id)
+        try:
+            snapshot_id = self.client.snapshot_volume(
+                volume.id, snapshot_name, pool_id=volume.pool_id, exclusive=replace
+            )
+        except MAYBE_APPLIED:
+            if not replace:
+                raise
+            self.known.forget_view(snapshot_name)  # whatever this operation knew, ask
+            stale = self.find(snapshot_name)
+            if stale is None:
+                raise
+            LOG.warning("Replacing %s, left by an earlier operation that failed", snapshot_name)
+            self.remove(stale)
+            snapshot_id = self.client.snapshot_volume(
+                volume.id, snapshot_name, pool_id=volume.pool_id, exclusive=True
+            )
         # What the gateway made is known: reading it back would cost a call.
         snapshot = dataclasses.replace(
             volume,

@@ -336,7 +336,14 @@ class Volumes:
             return
         self._api.request("POST", volume_path(volume_id, "setMappedSdcLimits"), body)
 
-    def snapshot(self, volume_id: str, snapshot_name: str, *, pool_id: str | None = None) -> str:
+    def snapshot(
+        self,
+        volume_id: str,
+        snapshot_name: str,
+        *,
+        pool_id: str | None = None,
+        exclusive: bool = False,
+    ) -> str:
         """``snapshotVolumes``, or on an Erasure Coding pool ``createThinClone``.
 
         Every snapshot this backend takes is mapped to a host afterwards, and
@@ -369,6 +376,8 @@ class Volumes:
         try:
             made = self._api.request("POST", path, body, parse=_snapshot_id)
         except MAYBE_APPLIED as error:
+            if exclusive:
+                raise
             return self._adopt(snapshot_name, error, differences).id
         if made is not None:
             return made
