@@ -123,8 +123,11 @@ class InstanceVolumes:
             self.storage.installation_id, self.instance.uuid, ROOT, kind
         )
 
+    def _resize_snapshot_name(self) -> str:
+        return self._root_derived_name(naming.VolumeKind.RESIZE_SNAPSHOT)
+
     def resize_snapshot(self) -> Volume | None:
-        return self.storage.find(self._root_derived_name(naming.VolumeKind.RESIZE_SNAPSHOT))
+        return self.storage.find(self._resize_snapshot_name())
 
     # -- acting -------------------------------------------------------------
 
@@ -189,9 +192,7 @@ class InstanceVolumes:
         # A resize waiting for confirm or revert has one; so has an instance
         # recovered by a hard reboot from a failed resize, which no state
         # records: one lookup.
-        snapshot = self.resize_snapshot()
-        if snapshot is not None:
-            self.storage.remove(snapshot)
+        self.storage.remove_snapshot_named(self._resize_snapshot_name())
         # Left only when an upload's cleanup failed, which no state records: one lookup.
         self.remove_glance_snapshot()
         if failures:
@@ -205,9 +206,7 @@ class InstanceVolumes:
 
         Only an upload of this instance uses it, and nova runs one at a time.
         """
-        stale = self.storage.find(self.glance_snapshot_name())
-        if stale is not None:
-            self.storage.remove(stale)
+        self.storage.remove_snapshot_named(self.glance_snapshot_name())
 
     def discard_glance_snapshot(self, snap: Volume) -> None:
         """Remove the snapshot an upload to Glance read from, without failing the upload.
@@ -247,9 +246,7 @@ class InstanceVolumes:
                 continue
             self.storage.remove_named(self._name(disk_name))
         if plan.remove_resize_snapshot:
-            snapshot = self.resize_snapshot()
-            if snapshot is not None:
-                self.storage.remove(snapshot)
+            self.storage.remove_snapshot_named(self._resize_snapshot_name())
         if plan.unmap_here:
             self.detach_all()
 

@@ -471,14 +471,41 @@ class Storage:
         # other is read again by the client first.
         fresh = self._freshest(volume)
         mapped = bool(fresh.mapped_sdcs) if fresh is self.known.view(volume.name or "") else None
-        with self._volume_lock(volume.id):
+        self._remove_id(volume.id, mapped)
+        self.known.seen(volume.name or "", None)
+
+    def _remove_id(self, volume_id: str, mapped: bool | None) -> None:
+        """Remove the volume, unmapping it everywhere first unless ``mapped`` is False;
+        one mapped after all is unmapped everywhere, then removed."""
+        with self._volume_lock(volume_id):
             try:
-                self.client.remove_volume(volume.id, mapped=mapped)
+                self.client.remove_volume(volume_id, mapped=mapped)
             except exceptions.VolumeMapped:
                 if mapped is not False:
                     raise
-                self.client.remove_volume(volume.id, mapped=True)  # mapped since: unmap first
-        self.known.seen(volume.name or "", None)
+                self.client.remove_volume(volume_id, mapped=True)  # mapped since: unmap first
+
+    @forgets_on_error
+    def remove_snapshot_named(self, name: str) -> bool:
+        """Delete our revert or Glance snapshot called ``name``; False when there is none.
+
+        Two gateway calls (id, remove), no read: the exact name is the
+        ownership check, as in :meth:`remove_named`.  These snapshots are
+        mapped only while an upload reads one, so none is unmapped first;
+        one the gateway finds mapped is unmapped everywhere and removed, as
+        :meth:`remove` does with a volume it was handed.
+        """
+        self.ensure_our_name(name, "remove")
+        seen = self.lookups.view(name)
+        if isinstance(seen, Volume):
+            self.remove(seen)
+            return True
+        volume_id = None if seen is None else self.client.volume_id_by_name(name)
+        if volume_id is not None:
+            LOG.info("Removing volume %s (id %s)", name, volume_id)
+            self._remove_id(volume_id, mapped=False)
+        self.known.seen(name, None)
+        return volume_id is not None
 
     @forgets_on_error
     def remove_named(self, name: str, *, everywhere: bool = False) -> bool:

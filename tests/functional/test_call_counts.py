@@ -175,7 +175,6 @@ UNMAP = ("POST", "/api/instances/Volume::{id}/action/removeMappedSdc")
 REMOVE = ("POST", "/api/instances/Volume::{id}/action/removeVolume")
 CREATE = ("POST", "/api/types/Volume/instances")
 LOOKUP = ("POST", "/api/types/Volume/instances/action/queryIdByKey")
-READ = ("GET", "/api/instances/Volume::{id}")
 READ_KNOWN = ("POST", "/api/types/Volume/instances/action/queryBySelectedIds")
 SNAPSHOT = ("POST", f"/api/instances/System::{{id}}/action/{snapshot_verb()}")
 GROW = ("POST", "/api/instances/Volume::{id}/action/setVolumeSize")
@@ -383,10 +382,10 @@ class DriverCallCountsTestCase(FlowTestCase):
         expected = {LOOKUP: 3, READ_KNOWN: 1, SNAPSHOT: 1, GROW: 1, MAP: 3}
         self.assertEqual(Counter(expected), counts)
         # The source: its known volumes, the revert snapshot the destination
-        # made (looked up, read, removed), a second ephemeral disk looked for
-        # (no block device info), and each disk unmapped.
+        # made (looked up by its exact name and removed, no read), a second
+        # ephemeral disk looked for (no block device info), and each disk unmapped.
         confirm = self.calls(lambda: self.manager.confirm_resize(instance, migration))
-        expected = {READ_KNOWN: 1, LOOKUP: 2, READ: 1, REMOVE: 1, UNMAP: 3}
+        expected = {READ_KNOWN: 1, LOOKUP: 2, REMOVE: 1, UNMAP: 3}
         self.assertEqual(Counter(expected), confirm)
 
     def test_capacity_is_read_once_per_interval_for_every_host_of_the_process(self) -> None:
