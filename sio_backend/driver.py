@@ -87,6 +87,7 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
         super().__init__(virtapi, read_only)
         self._spawning: set[str] = set()
         self._migrated_away: set[str] = set()
+        self._rebuilt: set[str] = set()  # every disk removed by a rebuild's destroy here
         self._spawning_lock = threading.Lock()
 
     # -- helpers --------------------------------------------------------------
@@ -160,6 +161,7 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
             vm_states.BUILDING,
             vm_states.SHELVED_OFFLOADED,
         )
+        first_boot = first_boot or self._spawns_after_own_destroy(instance)
         with self._storage().operation(instance.uuid, new_instance=first_boot):
             return self._spawn(instance, block_device_info, args, kwargs)
 
@@ -181,6 +183,22 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
             with self._spawning_lock:
                 self._spawning.discard(instance.uuid)
             storage_.forget_created(instance.uuid)
+
+    def _spawns_after_own_destroy(self, instance) -> bool:
+        """A rebuild on this host, whose destroy this process saw remove every disk.
+
+        Its spawn needs neither a lookup nor the fence: nothing of the
+        instance exists.  An evacuation (a migration context) never counts,
+        whatever an earlier rebuild here that failed before its spawn left.
+        """
+        with self._spawning_lock:
+            destroyed = instance.uuid in self._rebuilt
+            self._rebuilt.discard(instance.uuid)
+        return (
+            destroyed
+            and instance.task_state == task_states.REBUILD_SPAWNING
+            and ownership.field(instance, "migration_context") is None
+        )
 
     def _undo_spawn(self, volumes: InstanceVolumes) -> None:
         """Remove what this spawn created; unmap what existed before (evacuation)."""
@@ -233,7 +251,12 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
                 instance.host,
                 instance=instance,
             )
+        with self._spawning_lock:
+            self._rebuilt.discard(instance.uuid)
         self._volumes(instance, block_device_info).release(plan)
+        if plan.remove_all and instance.task_state == task_states.REBUILDING:
+            with self._spawning_lock:
+                self._rebuilt.add(instance.uuid)
         if plan.unmap_here and instance.task_state == task_states.RESIZE_REVERTING:
             self._remove_instance_dir(instance)
 
