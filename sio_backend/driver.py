@@ -31,6 +31,7 @@ from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import utils as libvirt_utils
 from oslo_log import log as logging
+from oslo_serialization import jsonutils
 from oslo_utils import excutils, fileutils, uuidutils
 
 from sio_backend import capacity, exceptions, flavor, ownership, sdc, storage
@@ -278,15 +279,24 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
     # nova's own steps that create, grow, snapshot or define the disks.
     @_one_operation
     def finish_migration(self, context, migration, instance, *args, **kwargs):
-        if _enabled():
-            # Each disk is asked for by its own image object: read them all at once.
-            nova_args = _FINISH_MIGRATION.bind(self, context, migration, instance, *args, **kwargs)
-            self._volumes(instance, nova_args.arguments.get("block_device_info")).disks()
-        return super().finish_migration(context, migration, instance, *args, **kwargs)
+        if not _enabled():
+            return super().finish_migration(context, migration, instance, *args, **kwargs)
+        nova_args = _FINISH_MIGRATION.bind(self, context, migration, instance, *args, **kwargs)
+        volumes = self._volumes(instance, nova_args.arguments.get("block_device_info"))
+        disk_info = jsonutils.loads(nova_args.arguments["disk_info"])
+        nova_args.arguments["disk_info"] = jsonutils.dumps(volumes.take_handover(disk_info))
+        # Each disk is asked for by its own image object: read them all at once.
+        volumes.disks()
+        return super().finish_migration(*nova_args.args[1:], **nova_args.kwargs)
 
-    migrate_disk_and_power_off = _one_operation(
-        libvirt_driver.LibvirtDriver.migrate_disk_and_power_off
-    )
+    @_one_operation
+    def migrate_disk_and_power_off(self, context, instance, *args, **kwargs):
+        disk_info = super().migrate_disk_and_power_off(context, instance, *args, **kwargs)
+        if not _enabled():
+            return disk_info
+        # The destination reads the volumes by these ids, with no lookup by name.
+        return jsonutils.dumps(jsonutils.loads(disk_info) + self._volumes(instance).handover())
+
     rescue = _one_operation(libvirt_driver.LibvirtDriver.rescue)
 
     # -- hard reboot -------------------------------------------------------------

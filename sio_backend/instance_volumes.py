@@ -9,6 +9,7 @@ may; a leftover resize or Glance snapshot costs one lookup each on delete.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Iterator
 
 from nova import block_device
@@ -20,11 +21,15 @@ from oslo_log import log as logging
 from sio_backend import exceptions, naming, ownership, pool_moves
 from sio_backend.flavor import DiskPlacement
 from sio_backend.gateway import Volume
+from sio_backend.gateway.wire import ID_PATTERN
+from sio_backend.known_volumes import instance_of
 from sio_backend.storage import Storage
 
 LOG = logging.getLogger(__name__)
 
 ROOT = "disk"
+# The disk_info entries (nova's, from a resize source to its destination) that name a volume id.
+HANDOVER_TYPE = "sio"
 _RESCUE_STATES = (vm_states.RESCUED, vm_states.ERROR)
 
 
@@ -128,6 +133,41 @@ class InstanceVolumes:
 
     def resize_snapshot(self) -> Volume | None:
         return self.storage.find(self._resize_snapshot_name())
+
+    def handover(self) -> list[dict]:
+        """The ids this host knows of the instance's volumes, for a resize's destination.
+
+        They travel in nova's ``disk_info``: the destination reads them in
+        one call instead of looking up each disk's name (:meth:`take_handover`).
+        """
+        known = self.storage.known.ids_of(self.instance.uuid)
+        return [
+            {"path": name, "type": HANDOVER_TYPE, "volume_id": volume_id}
+            for name, volume_id in sorted(known.items())
+        ]
+
+    def take_handover(self, disk_info: list[dict]) -> list[dict]:
+        """Learn the ids the source handed over; the rest of ``disk_info`` is nova's.
+
+        An id is only read, with the instance's others, and kept only where
+        the volume still carries the name it came with (:mod:`known_volumes`):
+        an id the source knew wrong costs the lookup it would have anyway.
+        """
+        nova_entries = []
+        for entry in disk_info:
+            if entry.get("type") != HANDOVER_TYPE:
+                nova_entries.append(entry)
+                continue
+            name, volume_id = entry.get("path"), entry.get("volume_id")
+            if (
+                isinstance(name, str)
+                and isinstance(volume_id, str)
+                and ID_PATTERN.fullmatch(volume_id)
+                and naming.is_ours(name, self.storage.installation_id)
+                and instance_of(name) == str(uuid.UUID(self.instance.uuid))
+            ):
+                self.storage.known.learn_id(name, volume_id)
+        return nova_entries
 
     # -- acting -------------------------------------------------------------
 
