@@ -35,7 +35,7 @@ from sio_fixtures.generation import (
 )
 from test_driver_flows_migrate import no_port_binding
 
-from sio_backend import capacity, image_cache, storage
+from sio_backend import capacity, image_cache, naming, storage
 from sio_backend.instance_volumes import InstanceVolumes
 from sio_backend.simulator.host import simulated_storage
 
@@ -115,6 +115,39 @@ def test_counts_do_not_depend_on_other_volumes(warm, simulator, qcow2_image):
         simulator.state.create_volume(pool_id, 8 * 1024 * 1024, name=f"other-{index:04d}")
 
     assert spawn_and_delete() == alone
+
+
+def test_handed_over_ids_are_read_at_once_and_kept_only_under_their_names(
+    hosts, simulator, qcow2_image
+):
+    """A resize's destination reads the ids the source put in nova's disk_info;
+    an id that names another volume is dropped and its name looked up."""
+    instance, other = nova_disks.new_instance(), nova_disks.new_instance()
+    for each in (instance, other):
+        spawn(simulator, hosts["host1"], each, qcow2_image)
+    names = {d: hosts["host1"].disk_volume_name(instance.uuid, d) for d in nova_disks.DISKS}
+    other_root = hosts["host1"].disk_volume_name(other.uuid, "disk")
+    other_id = hosts["host1"].known.ids_of(other.uuid)[other_root]
+    handed = InstanceVolumes(hosts["host1"], instance, {}).handover()
+    # The root's id swapped for another instance's root; an entry of that
+    # instance; one of another installation's; nova's own entry.
+    handed = [dict(e, volume_id=other_id) if e["path"] == names["disk"] else e for e in handed]
+    handed.append({"path": other_root, "type": "sio", "volume_id": other_id})
+    foreign = naming.disk_volume_name("othr", instance.uuid, "disk")
+    handed.append({"path": foreign, "type": "sio", "volume_id": other_id})
+    nova_entry = {"path": "/instances/x/disk", "type": "raw"}
+    destination = InstanceVolumes(hosts["host2"], instance, {})
+
+    assert destination.take_handover([*handed, nova_entry]) == [nova_entry]
+    assert set(hosts["host2"].known.ids_of(instance.uuid)) == set(names.values())
+    simulator.reset_log()
+    with hosts["host2"].operation(instance.uuid):
+        found = {v.name: v.id for v in destination.disks()}
+
+    assert found == {n: hosts["host1"].known.ids_of(instance.uuid)[n] for n in names.values()}
+    # The handed-over ids read at once; the root looked up by its name and read.
+    volume_calls = Counter({r: n for r, n in calls(simulator).items() if "/Volume" in r[1]})
+    assert volume_calls == Counter({READ_KNOWN: 2, LOOKUP: 1})
 
 
 # -- a root disk from the image cache ---------------------------------------------
