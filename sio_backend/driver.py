@@ -284,7 +284,8 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
         nova_args = _FINISH_MIGRATION.bind(self, context, migration, instance, *args, **kwargs)
         volumes = self._volumes(instance, nova_args.arguments.get("block_device_info"))
         disk_info = jsonutils.loads(nova_args.arguments["disk_info"])
-        nova_args.arguments["disk_info"] = jsonutils.dumps(volumes.take_handover(disk_info))
+        if isinstance(disk_info, list):  # nova's list of disks; anything else passes untouched
+            nova_args.arguments["disk_info"] = jsonutils.dumps(volumes.take_handover(disk_info))
         # Each disk is asked for by its own image object: read them all at once.
         volumes.disks()
         return super().finish_migration(*nova_args.args[1:], **nova_args.kwargs)
@@ -292,10 +293,11 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
     @_one_operation
     def migrate_disk_and_power_off(self, context, instance, *args, **kwargs):
         disk_info = super().migrate_disk_and_power_off(context, instance, *args, **kwargs)
-        if not _enabled():
+        disks = jsonutils.loads(disk_info) if _enabled() else None
+        if not isinstance(disks, list):  # nova's list of disks; anything else passes untouched
             return disk_info
         # The destination reads the volumes by these ids, with no lookup by name.
-        return jsonutils.dumps(jsonutils.loads(disk_info) + self._volumes(instance).handover())
+        return jsonutils.dumps(disks + self._volumes(instance).handover())
 
     rescue = _one_operation(libvirt_driver.LibvirtDriver.rescue)
 

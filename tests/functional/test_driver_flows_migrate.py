@@ -416,9 +416,9 @@ class SnapshotTestCase(FlowTestCase):
         self.events: list[str] = []
         real_snapshot = Storage.snapshot
 
-        def snapshot(storage, volume, name):
+        def snapshot(storage, volume, name, **kwargs):
             self.events.append("snapshot")
-            return real_snapshot(storage, volume, name)
+            return real_snapshot(storage, volume, name, **kwargs)
 
         self.useFixture(fixtures.MockPatchObject(Storage, "snapshot", snapshot))
         self.freeze = self.useFixture(
