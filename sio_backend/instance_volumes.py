@@ -222,6 +222,15 @@ class InstanceVolumes:
         migration be deleted.  Every volume that can be removed is; the
         first failure is raised after.
         """
+        # Two leftovers no state records, looked up (one call each) before
+        # anything is removed, so that a failed lookup fails the delete with
+        # every volume in place: a revert snapshot (a resize waiting for
+        # confirm or revert, an instance a hard reboot recovered from a failed
+        # resize) and a Glance snapshot (an upload whose cleanup failed).
+        leftovers = {
+            name: self.storage.snapshot_to_remove(name)
+            for name in (self._resize_snapshot_name(), self.glance_snapshot_name())
+        }
         failures = []
         for name in self._names_to_delete():
             try:
@@ -229,12 +238,9 @@ class InstanceVolumes:
             except exceptions.ScaleIOError as err:
                 LOG.error("Could not remove %s: %s", self._name(name), err)
                 failures.append(err)
-        # A resize waiting for confirm or revert has one; so has an instance
-        # recovered by a hard reboot from a failed resize, which no state
-        # records: one lookup.
-        self.storage.remove_snapshot_named(self._resize_snapshot_name())
-        # Left only when an upload's cleanup failed, which no state records: one lookup.
-        self.remove_glance_snapshot()
+        for name, found in leftovers.items():
+            if found is not None:
+                self.storage.remove_snapshot(name, found)
         if failures:
             raise failures[0]
 

@@ -485,27 +485,42 @@ class Storage:
                     raise
                 self.client.remove_volume(volume_id, mapped=True)  # mapped since: unmap first
 
-    @forgets_on_error
-    def remove_snapshot_named(self, name: str) -> bool:
-        """Delete our revert or Glance snapshot called ``name``; False when there is none.
-
-        Two gateway calls (id, remove), no read: the exact name is the
-        ownership check, as in :meth:`remove_named`.  These snapshots are
-        mapped only while an upload reads one, so none is unmapped first;
-        one the gateway finds mapped is unmapped everywhere and removed, as
-        :meth:`remove` does with a volume it was handed.
-        """
+    def snapshot_to_remove(self, name: str) -> Volume | str | None:
+        """Our revert or Glance snapshot called ``name``: this operation's view
+        of it, else its id (one lookup), or None when there is none."""
         self.ensure_our_name(name, "remove")
         seen = self.lookups.view(name)
-        if isinstance(seen, Volume):
-            self.remove(seen)
-            return True
-        volume_id = None if seen is None else self.client.volume_id_by_name(name)
-        if volume_id is not None:
-            LOG.info("Removing volume %s (id %s)", name, volume_id)
-            self._remove_id(volume_id, mapped=False)
+        if seen is None or isinstance(seen, Volume):
+            return seen
+        volume_id = self.client.volume_id_by_name(name)
+        if volume_id is None:
+            self.known.seen(name, None)
+        return volume_id
+
+    @forgets_on_error
+    def remove_snapshot(self, name: str, found: Volume | str) -> None:
+        """Delete the snapshot :meth:`snapshot_to_remove` found, with no read.
+
+        The exact name is the ownership check, as in :meth:`remove_named`.
+        These snapshots are mapped only while an upload reads one, so none
+        is unmapped first; one the gateway finds mapped is unmapped
+        everywhere and removed, as :meth:`remove` does with a volume it was
+        handed.
+        """
+        if isinstance(found, Volume):
+            self.remove(found)
+            return
+        LOG.info("Removing volume %s (id %s)", name, found)
+        self._remove_id(found, mapped=False)
         self.known.seen(name, None)
-        return volume_id is not None
+
+    def remove_snapshot_named(self, name: str) -> bool:
+        """Delete our revert or Glance snapshot called ``name`` (id, remove); False
+        when there is none."""
+        found = self.snapshot_to_remove(name)
+        if found is not None:
+            self.remove_snapshot(name, found)
+        return found is not None
 
     @forgets_on_error
     def remove_named(self, name: str, *, everywhere: bool = False) -> bool:
