@@ -19,7 +19,7 @@ from nova.virt.libvirt import utils as libvirt_utils
 from sio_fixtures import nova_disks
 
 from benchmarks.environment import CONF, Bench
-from sio_backend import flavor, naming
+from sio_backend import flavor, naming, ownership
 from sio_backend.instance_volumes import ROOT, InstanceVolumes
 
 
@@ -61,10 +61,7 @@ class OurWay:
             instance.flavor.root_gb += 8
             nova_disks.spawn_disk(store, instance, ROOT, self.image)
         with store.operation(instance.uuid):  # confirm
-            volumes = InstanceVolumes(store, instance)
-            snapshot = volumes.resize_snapshot()
-            if snapshot is not None:
-                volumes.storage.remove(snapshot)
+            InstanceVolumes(store, instance).release(ownership.Release(remove_resize_snapshot=True))
 
     def snapshot(self, instance, host: str = "host1") -> None:
         """The driver's Glance snapshot at the Storage level: snapshot, export, remove."""
@@ -77,7 +74,7 @@ class OurWay:
         name = naming.derived_volume_name(
             store.installation_id, instance.uuid, ROOT, naming.VolumeKind.IMAGE_SNAPSHOT
         )
-        snap = store.snapshot(root, name)
+        snap = store.snapshot(root, name, replace=True)
         try:
             target = self.bench.workdir / f"snapshot-{instance.uuid}.raw"
             images.convert_image(store.attach(snap), str(target), "raw", "raw", run_as_root=True)

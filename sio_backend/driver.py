@@ -31,6 +31,7 @@ from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import utils as libvirt_utils
 from oslo_log import log as logging
+from oslo_serialization import jsonutils
 from oslo_utils import excutils, fileutils, uuidutils
 
 from sio_backend import capacity, exceptions, flavor, ownership, sdc, storage
@@ -87,6 +88,7 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
         super().__init__(virtapi, read_only)
         self._spawning: set[str] = set()
         self._migrated_away: set[str] = set()
+        self._rebuilt: set[str] = set()  # every disk removed by a rebuild's destroy here
         self._spawning_lock = threading.Lock()
 
     # -- helpers --------------------------------------------------------------
@@ -152,11 +154,15 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
             return super().spawn(*args, **kwargs)
         # A first boot creates every disk without asking whether it exists
         # (see sio_backend.known_volumes); only here: a cleanup of a failed
-        # build, in the same states, must look its volumes up.
-        first_boot = (instance.vm_state, instance.task_state) == (
+        # build, in the same states, must look its volumes up.  An unshelve
+        # is one too: the shelve offload removed every disk, and one a failed
+        # offload left is taken only if exactly what is asked for, then
+        # written from the shelved image as a new one would be.
+        first_boot = instance.task_state == task_states.SPAWNING and instance.vm_state in (
             vm_states.BUILDING,
-            task_states.SPAWNING,
+            vm_states.SHELVED_OFFLOADED,
         )
+        first_boot = first_boot or self._spawns_after_own_destroy(instance)
         with self._storage().operation(instance.uuid, new_instance=first_boot):
             return self._spawn(instance, block_device_info, args, kwargs)
 
@@ -178,6 +184,22 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
             with self._spawning_lock:
                 self._spawning.discard(instance.uuid)
             storage_.forget_created(instance.uuid)
+
+    def _spawns_after_own_destroy(self, instance) -> bool:
+        """A rebuild on this host, whose destroy this process saw remove every disk.
+
+        Its spawn needs neither a lookup nor the fence: nothing of the
+        instance exists.  An evacuation (a migration context) never counts,
+        whatever an earlier rebuild here that failed before its spawn left.
+        """
+        with self._spawning_lock:
+            destroyed = instance.uuid in self._rebuilt
+            self._rebuilt.discard(instance.uuid)
+        return (
+            destroyed
+            and instance.task_state == task_states.REBUILD_SPAWNING
+            and ownership.field(instance, "migration_context") is None
+        )
 
     def _undo_spawn(self, volumes: InstanceVolumes) -> None:
         """Remove what this spawn created; unmap what existed before (evacuation)."""
@@ -230,7 +252,12 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
                 instance.host,
                 instance=instance,
             )
+        with self._spawning_lock:
+            self._rebuilt.discard(instance.uuid)
         self._volumes(instance, block_device_info).release(plan)
+        if plan.remove_all and instance.task_state == task_states.REBUILDING:
+            with self._spawning_lock:
+                self._rebuilt.add(instance.uuid)
         if plan.unmap_here and instance.task_state == task_states.RESIZE_REVERTING:
             self._remove_instance_dir(instance)
 
@@ -252,15 +279,26 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
     # nova's own steps that create, grow, snapshot or define the disks.
     @_one_operation
     def finish_migration(self, context, migration, instance, *args, **kwargs):
-        if _enabled():
-            # Each disk is asked for by its own image object: read them all at once.
-            nova_args = _FINISH_MIGRATION.bind(self, context, migration, instance, *args, **kwargs)
-            self._volumes(instance, nova_args.arguments.get("block_device_info")).disks()
-        return super().finish_migration(context, migration, instance, *args, **kwargs)
+        if not _enabled():
+            return super().finish_migration(context, migration, instance, *args, **kwargs)
+        nova_args = _FINISH_MIGRATION.bind(self, context, migration, instance, *args, **kwargs)
+        volumes = self._volumes(instance, nova_args.arguments.get("block_device_info"))
+        disk_info = jsonutils.loads(nova_args.arguments["disk_info"])
+        if isinstance(disk_info, list):  # nova's list of disks; anything else passes untouched
+            nova_args.arguments["disk_info"] = jsonutils.dumps(volumes.take_handover(disk_info))
+        # Each disk is asked for by its own image object: read them all at once.
+        volumes.disks()
+        return super().finish_migration(*nova_args.args[1:], **nova_args.kwargs)
 
-    migrate_disk_and_power_off = _one_operation(
-        libvirt_driver.LibvirtDriver.migrate_disk_and_power_off
-    )
+    @_one_operation
+    def migrate_disk_and_power_off(self, context, instance, *args, **kwargs):
+        disk_info = super().migrate_disk_and_power_off(context, instance, *args, **kwargs)
+        disks = jsonutils.loads(disk_info) if _enabled() else None
+        if not isinstance(disks, list):  # nova's list of disks; anything else passes untouched
+            return disk_info
+        # The destination reads the volumes by these ids, with no lookup by name.
+        return jsonutils.dumps(disks + self._volumes(instance).handover())
+
     rescue = _one_operation(libvirt_driver.LibvirtDriver.rescue)
 
     # -- hard reboot -------------------------------------------------------------
@@ -456,9 +494,10 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
             raise exception.DiskNotFound(location=f"root volume of instance {instance.uuid}")
         update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
         volumes = self._volumes(instance)
-        volumes.remove_glance_snapshot()  # left by an interrupted snapshot of this instance
         with self._quiesced(context, instance, guest):
-            snap = store.snapshot(root, volumes.glance_snapshot_name())
+            # One an interrupted snapshot of this instance left is replaced,
+            # never uploaded: it holds older data.
+            snap = store.snapshot(root, volumes.glance_snapshot_name(), replace=True)
         try:
             update_task_state(
                 task_state=task_states.IMAGE_UPLOADING,

@@ -372,14 +372,10 @@ class ScaleIOImage(imagebackend.Image):
 
     def create_snap(self, name: str) -> None:
         volume = self._require_volume()
-        snap_name = self._snapshot_name(name)
-        stale = self.storage.find(snap_name)
-        if stale is not None:
-            # nova snapshots once per resize: this one is an earlier, failed
-            # resize's, and reverting to it would lose what was written since.
-            LOG.warning("Replacing %s, left by an earlier resize that failed", snap_name)
-            self.storage.remove(stale)
-        self.storage.snapshot(volume, snap_name)
+        # nova snapshots once per resize: one of this name is an earlier,
+        # failed resize's, and reverting to it would lose what was written
+        # since, so it is replaced.
+        self.storage.snapshot(volume, self._snapshot_name(name), replace=True)
 
     def remove_snap(self, name: str, ignore_errors: bool = False) -> None:
         snap = self.storage.find(self._snapshot_name(name))

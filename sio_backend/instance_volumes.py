@@ -9,6 +9,7 @@ may; a leftover resize or Glance snapshot costs one lookup each on delete.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Iterator
 
 from nova import block_device
@@ -20,11 +21,15 @@ from oslo_log import log as logging
 from sio_backend import exceptions, naming, ownership, pool_moves
 from sio_backend.flavor import DiskPlacement
 from sio_backend.gateway import Volume
+from sio_backend.gateway.wire import ID_PATTERN
+from sio_backend.known_volumes import instance_of
 from sio_backend.storage import Storage
 
 LOG = logging.getLogger(__name__)
 
 ROOT = "disk"
+# The disk_info entries (nova's, from a resize source to its destination) that name a volume id.
+HANDOVER_TYPE = "sio"
 _RESCUE_STATES = (vm_states.RESCUED, vm_states.ERROR)
 
 
@@ -123,8 +128,46 @@ class InstanceVolumes:
             self.storage.installation_id, self.instance.uuid, ROOT, kind
         )
 
+    def _resize_snapshot_name(self) -> str:
+        return self._root_derived_name(naming.VolumeKind.RESIZE_SNAPSHOT)
+
     def resize_snapshot(self) -> Volume | None:
-        return self.storage.find(self._root_derived_name(naming.VolumeKind.RESIZE_SNAPSHOT))
+        return self.storage.find(self._resize_snapshot_name())
+
+    def handover(self) -> list[dict]:
+        """The ids this host knows of the instance's volumes, for a resize's destination.
+
+        They travel in nova's ``disk_info``: the destination reads them in
+        one call instead of looking up each disk's name (:meth:`take_handover`).
+        """
+        known = self.storage.known.ids_of(self.instance.uuid)
+        return [
+            {"path": name, "type": HANDOVER_TYPE, "volume_id": volume_id}
+            for name, volume_id in sorted(known.items())
+        ]
+
+    def take_handover(self, disk_info: list[dict]) -> list[dict]:
+        """Learn the ids the source handed over; the rest of ``disk_info`` is nova's.
+
+        An id is only read, with the instance's others, and kept only where
+        the volume still carries the name it came with (:mod:`known_volumes`):
+        an id the source knew wrong costs the lookup it would have anyway.
+        """
+        nova_entries = []
+        for entry in disk_info:
+            if entry.get("type") != HANDOVER_TYPE:
+                nova_entries.append(entry)
+                continue
+            name, volume_id = entry.get("path"), entry.get("volume_id")
+            if (
+                isinstance(name, str)
+                and isinstance(volume_id, str)
+                and ID_PATTERN.fullmatch(volume_id)
+                and naming.is_ours(name, self.storage.installation_id)
+                and instance_of(name) == str(uuid.UUID(self.instance.uuid))
+            ):
+                self.storage.known.learn_id(name, volume_id)
+        return nova_entries
 
     # -- acting -------------------------------------------------------------
 
@@ -179,6 +222,15 @@ class InstanceVolumes:
         migration be deleted.  Every volume that can be removed is; the
         first failure is raised after.
         """
+        # Two leftovers no state records, looked up (one call each) before
+        # anything is removed, so that a failed lookup fails the delete with
+        # every volume in place: a revert snapshot (a resize waiting for
+        # confirm or revert, an instance a hard reboot recovered from a failed
+        # resize) and a Glance snapshot (an upload whose cleanup failed).
+        leftovers = {
+            name: self.storage.snapshot_to_remove(name)
+            for name in (self._resize_snapshot_name(), self.glance_snapshot_name())
+        }
         failures = []
         for name in self._names_to_delete():
             try:
@@ -186,14 +238,9 @@ class InstanceVolumes:
             except exceptions.ScaleIOError as err:
                 LOG.error("Could not remove %s: %s", self._name(name), err)
                 failures.append(err)
-        # A resize waiting for confirm or revert has one; so has an instance
-        # recovered by a hard reboot from a failed resize, which no state
-        # records: one lookup.
-        snapshot = self.resize_snapshot()
-        if snapshot is not None:
-            self.storage.remove(snapshot)
-        # Left only when an upload's cleanup failed, which no state records: one lookup.
-        self.remove_glance_snapshot()
+        for name, found in leftovers.items():
+            if found is not None:
+                self.storage.remove_snapshot(name, found)
         if failures:
             raise failures[0]
 
@@ -205,9 +252,7 @@ class InstanceVolumes:
 
         Only an upload of this instance uses it, and nova runs one at a time.
         """
-        stale = self.storage.find(self.glance_snapshot_name())
-        if stale is not None:
-            self.storage.remove(stale)
+        self.storage.remove_snapshot_named(self.glance_snapshot_name())
 
     def discard_glance_snapshot(self, snap: Volume) -> None:
         """Remove the snapshot an upload to Glance read from, without failing the upload.
@@ -247,9 +292,7 @@ class InstanceVolumes:
                 continue
             self.storage.remove_named(self._name(disk_name))
         if plan.remove_resize_snapshot:
-            snapshot = self.resize_snapshot()
-            if snapshot is not None:
-                self.storage.remove(snapshot)
+            self.storage.remove_snapshot_named(self._resize_snapshot_name())
         if plan.unmap_here:
             self.detach_all()
 

@@ -126,6 +126,11 @@ class KnownVolumes:
             known = self._ids.get(instance_of(name) or "", {})
             return {n: i for n, i in known.items() if n not in current.views}
 
+    def ids_of(self, instance_uuid: str) -> dict[str, str]:
+        """The volume ids this process knows for the instance, by volume name."""
+        with self._lock:
+            return dict(self._ids.get(str(uuid.UUID(instance_uuid)), {}))
+
     # -- learning ---------------------------------------------------------------
 
     def seen(self, name: str, volume: Volume | None) -> None:

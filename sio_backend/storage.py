@@ -23,6 +23,7 @@ from sio_backend import exceptions, naming
 from sio_backend.capacity import SHARED, PoolStatistics
 from sio_backend.flavor import DiskPlacement
 from sio_backend.gateway import (
+    MAYBE_APPLIED,
     SNAPSHOT,
     GatewayClient,
     MappedSdc,
@@ -470,14 +471,56 @@ class Storage:
         # other is read again by the client first.
         fresh = self._freshest(volume)
         mapped = bool(fresh.mapped_sdcs) if fresh is self.known.view(volume.name or "") else None
-        with self._volume_lock(volume.id):
+        self._remove_id(volume.id, mapped)
+        self.known.seen(volume.name or "", None)
+
+    def _remove_id(self, volume_id: str, mapped: bool | None) -> None:
+        """Remove the volume, unmapping it everywhere first unless ``mapped`` is False;
+        one mapped after all is unmapped everywhere, then removed."""
+        with self._volume_lock(volume_id):
             try:
-                self.client.remove_volume(volume.id, mapped=mapped)
+                self.client.remove_volume(volume_id, mapped=mapped)
             except exceptions.VolumeMapped:
                 if mapped is not False:
                     raise
-                self.client.remove_volume(volume.id, mapped=True)  # mapped since: unmap first
-        self.known.seen(volume.name or "", None)
+                self.client.remove_volume(volume_id, mapped=True)  # mapped since: unmap first
+
+    def snapshot_to_remove(self, name: str) -> Volume | str | None:
+        """Our revert or Glance snapshot called ``name``: this operation's view
+        of it, else its id (one lookup), or None when there is none."""
+        self.ensure_our_name(name, "remove")
+        seen = self.lookups.view(name)
+        if seen is None or isinstance(seen, Volume):
+            return seen
+        volume_id = self.client.volume_id_by_name(name)
+        if volume_id is None:
+            self.known.seen(name, None)
+        return volume_id
+
+    @forgets_on_error
+    def remove_snapshot(self, name: str, found: Volume | str) -> None:
+        """Delete the snapshot :meth:`snapshot_to_remove` found, with no read.
+
+        The exact name is the ownership check, as in :meth:`remove_named`.
+        These snapshots are mapped only while an upload reads one, so none
+        is unmapped first; one the gateway finds mapped is unmapped
+        everywhere and removed, as :meth:`remove` does with a volume it was
+        handed.
+        """
+        if isinstance(found, Volume):
+            self.remove(found)
+            return
+        LOG.info("Removing volume %s (id %s)", name, found)
+        self._remove_id(found, mapped=False)
+        self.known.seen(name, None)
+
+    def remove_snapshot_named(self, name: str) -> bool:
+        """Delete our revert or Glance snapshot called ``name`` (id, remove); False
+        when there is none."""
+        found = self.snapshot_to_remove(name)
+        if found is not None:
+            self.remove_snapshot(name, found)
+        return found is not None
 
     @forgets_on_error
     def remove_named(self, name: str, *, everywhere: bool = False) -> bool:
@@ -554,11 +597,33 @@ class Storage:
         return grown
 
     @forgets_on_error
-    def snapshot(self, volume: Volume, snapshot_name: str) -> Volume:
-        """A point-in-time copy of the volume, in its V-Tree, unmapped."""
+    def snapshot(self, volume: Volume, snapshot_name: str, *, replace: bool = False) -> Volume:
+        """A point-in-time copy of the volume, in its V-Tree, unmapped.
+
+        ``replace``: a volume already called ``snapshot_name`` is an older
+        one a failed operation left, never to be adopted (it holds older
+        data).  The name is not looked up first: the gateway refuses a name
+        in use, and only then (or when its answer was lost) is the volume of
+        that name looked up, removed and the snapshot taken again.
+        """
         self.ensure_ours(volume, "snapshot")
         self.ensure_our_name(snapshot_name, "create snapshot")
-        snapshot_id = self.client.snapshot_volume(volume.id, snapshot_name, pool_id=volume.pool_id)
+        try:
+            snapshot_id = self.client.snapshot_volume(
+                volume.id, snapshot_name, pool_id=volume.pool_id, exclusive=replace
+            )
+        except MAYBE_APPLIED:
+            if not replace:
+                raise
+            self.known.forget_view(snapshot_name)  # whatever this operation knew, ask
+            stale = self.find(snapshot_name)
+            if stale is None:
+                raise
+            LOG.warning("Replacing %s, left by an earlier operation that failed", snapshot_name)
+            self.remove(stale)
+            snapshot_id = self.client.snapshot_volume(
+                volume.id, snapshot_name, pool_id=volume.pool_id, exclusive=True
+            )
         # What the gateway made is known: reading it back would cost a call.
         snapshot = dataclasses.replace(
             volume,

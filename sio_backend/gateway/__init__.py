@@ -20,11 +20,13 @@ from sio_backend.gateway.models import (
     StoragePool,
     Volume,
 )
+from sio_backend.gateway.volumes import MAYBE_APPLIED
 from sio_backend.gateway.wire import MAX_NAME_LENGTH
 
 __all__ = [
     "KB_PER_GB",
     "MAX_NAME_LENGTH",
+    "MAYBE_APPLIED",
     "SNAPSHOT",
     "THICK",
     "THIN",

@@ -254,15 +254,24 @@ class GatewayClient:
         )
 
     def snapshot_volume(
-        self, volume_id: str, snapshot_name: str, *, pool_id: str | None = None
+        self,
+        volume_id: str,
+        snapshot_name: str,
+        *,
+        pool_id: str | None = None,
+        exclusive: bool = False,
     ) -> str:
         """A writable snapshot of the volume (a thin clone on Erasure Coding
         pools); a replayed request adopts the snapshot it made.
 
         ``pool_id``, the volume's pool when the caller knows it, spares a read
-        of the volume on 5.x systems.
+        of the volume on 5.x systems.  ``exclusive``: nothing is adopted, a
+        failure that may hide success (NameInUse, a lost answer) is raised,
+        for callers to whom a same-named snapshot is an older one.
         """
-        return self._volumes.snapshot(volume_id, snapshot_name, pool_id=pool_id)
+        return self._volumes.snapshot(
+            volume_id, snapshot_name, pool_id=pool_id, exclusive=exclusive
+        )
 
     def overwrite_volume_content(self, volume_id: str, source_volume_id: str) -> None:
         """Revert a volume to a snapshot of its own V-Tree."""

@@ -336,7 +336,9 @@ class Volumes:
             return
         self._api.request("POST", volume_path(volume_id, "setMappedSdcLimits"), body)
 
-    def snapshot(self, volume_id: str, snapshot_name: str, *, pool_id: str | None = None) -> str:
+    def snapshot(
+        self, volume_id: str, name: str, *, pool_id: str | None = None, exclusive: bool = False
+    ) -> str:
         """``snapshotVolumes``, or on an Erasure Coding pool ``createThinClone``.
 
         Every snapshot this backend takes is mapped to a host afterwards, and
@@ -346,7 +348,7 @@ class Volumes:
         of a volume or a snapshot", so the thin clone is what replaces
         ``snapshotVolumes`` there (cinder does the same for its clones).
         """
-        check_volume_name(snapshot_name)
+        check_volume_name(name)
         check_id(volume_id, "volume id")
         if self._system.version_at_least(5, 0):
             in_pool = pool_id or self.get(volume_id).pool_id
@@ -355,7 +357,7 @@ class Volumes:
             erasure_coded = False
         verb = "createThinClone" if erasure_coded else "snapshotVolumes"
         path = f"/api/instances/System::{self._system.system_id()}/action/{verb}"
-        body = {"snapshotDefs": [{"volumeId": volume_id, "snapshotName": snapshot_name}]}
+        body = {"snapshotDefs": [{"volumeId": volume_id, "snapshotName": name}]}
 
         def differences(volume: Volume) -> list[str]:
             found = []
@@ -369,17 +371,19 @@ class Volumes:
         try:
             made = self._api.request("POST", path, body, parse=_snapshot_id)
         except MAYBE_APPLIED as error:
-            return self._adopt(snapshot_name, error, differences).id
+            if exclusive:
+                raise
+            return self._adopt(name, error, differences).id
         if made is not None:
             return made
         # Dell's 5.0 file documents {} as the answer; the name tells which it made.
         missing = InvalidResponse(
             f"the gateway answered {verb} without the new volume's id and no volume "
-            f"{snapshot_name!r} exists",
+            f"{name!r} exists",
             method="POST",
             path=path,
         )
-        return self._adopt(snapshot_name, missing, differences).id
+        return self._adopt(name, missing, differences).id
 
     def overwrite_content(self, volume_id: str, source_volume_id: str) -> None:
         body = {"srcVolumeId": check_id(source_volume_id, "source volume id")}

@@ -35,7 +35,7 @@ from sio_fixtures.generation import (
 )
 from test_driver_flows_migrate import no_port_binding
 
-from sio_backend import capacity, image_cache, storage
+from sio_backend import capacity, image_cache, naming, storage
 from sio_backend.instance_volumes import InstanceVolumes
 from sio_backend.simulator.host import simulated_storage
 
@@ -117,6 +117,39 @@ def test_counts_do_not_depend_on_other_volumes(warm, simulator, qcow2_image):
     assert spawn_and_delete() == alone
 
 
+def test_handed_over_ids_are_read_at_once_and_kept_only_under_their_names(
+    hosts, simulator, qcow2_image
+):
+    """A resize's destination reads the ids the source put in nova's disk_info;
+    an id that names another volume is dropped and its name looked up."""
+    instance, other = nova_disks.new_instance(), nova_disks.new_instance()
+    for each in (instance, other):
+        spawn(simulator, hosts["host1"], each, qcow2_image)
+    names = {d: hosts["host1"].disk_volume_name(instance.uuid, d) for d in nova_disks.DISKS}
+    other_root = hosts["host1"].disk_volume_name(other.uuid, "disk")
+    other_id = hosts["host1"].known.ids_of(other.uuid)[other_root]
+    handed = InstanceVolumes(hosts["host1"], instance, {}).handover()
+    # The root's id swapped for another instance's root; an entry of that
+    # instance; one of another installation's; nova's own entry.
+    handed = [dict(e, volume_id=other_id) if e["path"] == names["disk"] else e for e in handed]
+    handed.append({"path": other_root, "type": "sio", "volume_id": other_id})
+    foreign = naming.disk_volume_name("othr", instance.uuid, "disk")
+    handed.append({"path": foreign, "type": "sio", "volume_id": other_id})
+    nova_entry = {"path": "/instances/x/disk", "type": "raw"}
+    destination = InstanceVolumes(hosts["host2"], instance, {})
+
+    assert destination.take_handover([*handed, nova_entry]) == [nova_entry]
+    assert set(hosts["host2"].known.ids_of(instance.uuid)) == set(names.values())
+    simulator.reset_log()
+    with hosts["host2"].operation(instance.uuid):
+        found = {v.name: v.id for v in destination.disks()}
+
+    assert found == {n: hosts["host1"].known.ids_of(instance.uuid)[n] for n in names.values()}
+    # The handed-over ids read at once; the root looked up by its name and read.
+    volume_calls = Counter({r: n for r, n in calls(simulator).items() if "/Volume" in r[1]})
+    assert volume_calls == Counter({READ_KNOWN: 2, LOOKUP: 1})
+
+
 # -- a root disk from the image cache ---------------------------------------------
 
 IMAGE_ID = "0b7d7a52-3f1e-4d36-9e0c-6a1f2b3c4d5e"
@@ -175,7 +208,6 @@ UNMAP = ("POST", "/api/instances/Volume::{id}/action/removeMappedSdc")
 REMOVE = ("POST", "/api/instances/Volume::{id}/action/removeVolume")
 CREATE = ("POST", "/api/types/Volume/instances")
 LOOKUP = ("POST", "/api/types/Volume/instances/action/queryIdByKey")
-READ = ("GET", "/api/instances/Volume::{id}")
 READ_KNOWN = ("POST", "/api/types/Volume/instances/action/queryBySelectedIds")
 SNAPSHOT = ("POST", f"/api/instances/System::{{id}}/action/{snapshot_verb()}")
 GROW = ("POST", "/api/instances/Volume::{id}/action/setVolumeSize")
@@ -289,10 +321,11 @@ class DriverCallCountsTestCase(FlowTestCase):
 
         counts = self.calls(lambda: self.cloud.snapshot(instance))
 
-        # The root read with the instance's other known volumes; the Glance
-        # snapshot an interrupted upload may have left, looked up (guard:
-        # adopting it would upload old data; no state records it).
-        expected = {READ_KNOWN: 1, LOOKUP: 1, SNAPSHOT: 1, MAP: 1, UNMAP: 1, REMOVE: 1}
+        # The root read with the instance's other known volumes (guard: its
+        # name proves the id).  A Glance snapshot an interrupted upload left
+        # is not looked up first: the gateway refuses its name, and only
+        # then is it removed and the snapshot taken again, never adopted.
+        expected = {READ_KNOWN: 1, SNAPSHOT: 1, MAP: 1, UNMAP: 1, REMOVE: 1}
         self.assertEqual(Counter(expected), counts)
 
     def resize(self, instance, dest: str):
@@ -312,9 +345,10 @@ class DriverCallCountsTestCase(FlowTestCase):
 
         counts, migration = self.resize(instance, "host1")
 
-        # The known volumes read once; a revert snapshot left by an earlier
-        # failed resize looked up (guard: reverting to it would lose data).
-        expected = {READ_KNOWN: 1, LOOKUP: 1, SNAPSHOT: 1, GROW: 1}
+        # The known volumes read once.  A revert snapshot left by an earlier
+        # failed resize is replaced when the gateway refuses its name
+        # (guard: reverting to it would lose data), not looked up first.
+        expected = {READ_KNOWN: 1, SNAPSHOT: 1, GROW: 1}
         self.assertEqual(Counter(expected), counts)
         confirm = self.calls(lambda: self.manager.confirm_resize(instance, migration))
         self.assertEqual(Counter({READ_KNOWN: 1, REMOVE: 1}), confirm)
@@ -377,14 +411,15 @@ class DriverCallCountsTestCase(FlowTestCase):
 
         counts, migration = self.resize(instance, "host2")
 
-        # The destination looks each disk up and reads them at once.
-        expected = {LOOKUP: 3 + 1, READ_KNOWN: 1, SNAPSHOT: 1, GROW: 1, MAP: 3}
+        # The destination reads the disks at once by the ids the source handed
+        # over in nova's disk_info (guard: each kept only under its exact name).
+        expected = {READ_KNOWN: 1, SNAPSHOT: 1, GROW: 1, MAP: 3}
         self.assertEqual(Counter(expected), counts)
         # The source: its known volumes, the revert snapshot the destination
-        # made (looked up, read, removed), a second ephemeral disk looked for
-        # (no block device info), and each disk unmapped.
+        # made (looked up by its exact name and removed, no read), a second
+        # ephemeral disk looked for (no block device info), and each disk unmapped.
         confirm = self.calls(lambda: self.manager.confirm_resize(instance, migration))
-        expected = {READ_KNOWN: 1, LOOKUP: 2, READ: 1, REMOVE: 1, UNMAP: 3}
+        expected = {READ_KNOWN: 1, LOOKUP: 2, REMOVE: 1, UNMAP: 3}
         self.assertEqual(Counter(expected), confirm)
 
     def test_capacity_is_read_once_per_interval_for_every_host_of_the_process(self) -> None:

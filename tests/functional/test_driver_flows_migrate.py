@@ -353,6 +353,35 @@ class EvacuationTestCase(FlowTestCase):
         self.assertTrue(cloud.domain_running(instance, "host2"))
         self.assertEqual(MARK, read(device, MARK_AT, len(MARK)))
 
+    def test_an_evacuation_never_trusts_an_earlier_rebuild_here_that_stopped_before_its_spawn(
+        self,
+    ) -> None:
+        """A rebuild's spawn after its own destroy here creates the disks without
+        asking; an evacuation to that host later finds and fences the disks."""
+        cloud = self.cloud
+        instance = cloud.spawn(cloud.new_instance(host="host2"), host="host2")
+        cloud.destroy_for_rebuild(instance, "host2")  # then the rebuild failed
+        cloud.evacuate(instance, "host2", "host1")  # host2 failed: new disks on host1
+        write(cloud.device(instance), MARK_AT, MARK)
+
+        cloud.evacuate(instance, "host1", "host2")  # host1 failed in turn
+
+        cloud.assert_state(instance, {cloud.volume_name(instance): (8, {"host2"})})
+        self.assertEqual(MARK, read(cloud.device(instance, host="host2"), MARK_AT, len(MARK)))
+
+    def test_a_rebuild_after_its_own_destroy_asks_nothing_before_creating(self) -> None:
+        cloud = self.cloud
+        instance = cloud.spawn(cloud.new_instance())
+        cloud.destroy_for_rebuild(instance, "host1")
+        instance.task_state = task_states.REBUILD_SPAWNING
+        cloud.simulator.reset_log()
+
+        cloud.spawn(instance)
+
+        routes = {route for _verb, route in cloud.simulator.call_counts()}
+        self.assertFalse([r for r in routes if "query" in r])  # no lookup, no read, no fence
+        cloud.assert_state(instance, {cloud.volume_name(instance): (8, {"host1"})})
+
 
 class FakeImageAPI:
     """Glance as the snapshot sees it: the image record and the upload."""
@@ -387,9 +416,9 @@ class SnapshotTestCase(FlowTestCase):
         self.events: list[str] = []
         real_snapshot = Storage.snapshot
 
-        def snapshot(storage, volume, name):
+        def snapshot(storage, volume, name, **kwargs):
             self.events.append("snapshot")
-            return real_snapshot(storage, volume, name)
+            return real_snapshot(storage, volume, name, **kwargs)
 
         self.useFixture(fixtures.MockPatchObject(Storage, "snapshot", snapshot))
         self.freeze = self.useFixture(

@@ -104,6 +104,7 @@ def ours(simulator: Simulator, host1: Storage) -> tuple[Any, Any]:
 ATTEMPTS: dict[str, Callable[[Storage, Any, tuple[Any, Any]], object]] = {
     "remove": lambda host, volume, ours: host.remove(volume),
     "remove_named": lambda host, volume, ours: host.remove_named(volume.name),
+    "remove_snapshot_named": lambda host, volume, ours: host.remove_snapshot_named(volume.name),
     "detach": lambda host, volume, ours: host.detach(volume),
     "detach_quietly": lambda host, volume, ours: host.detach_quietly(volume),
     "unmap_others": lambda host, volume, ours: host.unmap_others(volume),
@@ -162,6 +163,42 @@ def test_our_volume_is_removed_by_the_same_paths(simulator: Simulator, host1: St
             raise RuntimeError("the operation failed")
 
     assert state_of(simulator) == []
+
+
+# ---------------------------------------- a snapshot left under the name
+@pytest.mark.parametrize("lost_answer", [False, True], ids=["name refused", "answer lost"])
+def test_a_snapshot_left_under_the_name_is_replaced_never_adopted(
+    simulator: Simulator, host1: Storage, ours: tuple[Any, Any], lost_answer: bool
+) -> None:
+    """A failed resize's or upload's snapshot holds older data: reverting to it
+    or uploading it would lose what was written since.  The name is not looked
+    up first; the gateway's refusal (or a lost answer) has it replaced."""
+    volume, left = ours
+    if lost_answer:  # made, then the connection closed: no answer says so
+        simulator.state.remove_volume(left.id)
+        simulator.faults.drop_connection(method="POST", path=r".*/action/snapshotVolumes")
+    simulator.reset_log()
+
+    made = host1.snapshot(volume, left.name, replace=True)
+
+    (named,) = [v for v in simulator.state.volumes() if v.name == left.name]
+    assert named.id == made.id != left.id
+    assert named.ancestor_id == volume.id
+    assert simulator.call_counts()[("POST", "/api/types/Volume/instances/action/queryIdByKey")] == 1
+    snapshots = [c for c in changes_sent(simulator) if c.endswith("snapshotVolumes")]
+    assert len(snapshots) == 2  # refused (or unanswered), then taken again
+
+
+def test_a_snapshot_costs_no_lookup_when_none_is_left(
+    simulator: Simulator, host1: Storage, ours: tuple[Any, Any]
+) -> None:
+    volume, left = ours
+    host1.remove(left)
+    simulator.reset_log()
+
+    host1.snapshot(volume, left.name, replace=True)
+
+    assert sum(simulator.call_counts().values()) == 1
 
 
 # ------------------------------------------------- before anything is created

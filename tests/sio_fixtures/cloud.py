@@ -29,6 +29,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest import mock
 
 import fixtures
 import nova.conf
@@ -384,12 +385,31 @@ class Cloud:
         """Rebuild the instance on ``dest`` after ``source`` failed, as nova's manager does.
 
         ``instance.host`` stays ``source`` while ``dest`` spawns: the manager
-        moves it only once the spawn succeeded (``finish_evacuation``).
+        moves it only once the spawn succeeded (``finish_evacuation``).  Its
+        rebuild claim gives the instance a migration context for the move.
         """
         instance.task_state = task_states.REBUILD_SPAWNING
-        self.spawn(instance, host=dest)
+        instance.migration_context = objects.MigrationContext(
+            instance_uuid=instance.uuid, migration_id=1, source_compute=source, dest_compute=dest
+        )
+        # The Migration record nova reads back through it is not in this harness's
+        # database; an evacuation is never a cross-cell move.
+        cross_cell = mock.patch.object(
+            objects.MigrationContext, "is_cross_cell_move", return_value=False
+        )
+        try:
+            with cross_cell:
+                self.spawn(instance, host=dest)
+        finally:
+            instance.migration_context = None  # drop_migration_context
         instance.host = instance.node = dest
         return instance
+
+    def destroy_for_rebuild(self, instance, host: str):
+        """A rebuild on ``host`` up to its spawn: nova's default rebuild destroys the disks."""
+        instance.task_state = task_states.REBUILDING
+        with self.on(host) as driver:
+            driver.destroy(self.context, instance, [], None, destroy_disks=True)
 
     def evacuated_host_returns(self, instance, host: str, block_device_info=None):
         """``host`` starts again after the instance left it: ``_destroy_evacuated_instances``."""
