@@ -349,7 +349,7 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
             volumes.resume_resize_rollback()
             placement = self._placement(instance)  # the old flavor's again
             resized_to = ownership.field(instance, "new_flavor")
-            if resized_to and flavor.placement_for(resized_to, CONF.scaleio) != placement:
+            if resized_to and flavor.placement_for(resized_to, CONF.scaleio).pool != placement.pool:
                 # nova rolls back only the root, which follows the flavor by itself.
                 volumes.move_into(placement, but=ROOT)
         super().finish_revert_migration(

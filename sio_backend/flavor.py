@@ -187,6 +187,11 @@ class DiskPlacement:
     bandwidth_limit_kbps: int | None = None  # None: unlimited; a multiple of 1024
 
     @property
+    def pool(self) -> tuple[str, str]:
+        """(protection domain, storage pool): where the volumes live, limits aside."""
+        return self.protection_domain, self.storage_pool
+
+    @property
     def has_qos(self) -> bool:
         return self.iops_limit is not None or self.bandwidth_limit_kbps is not None
 
