@@ -195,24 +195,24 @@ class ImageCache:
         says whether it still exists under its name.
         """
         name = naming.image_cache_volume_name(self.storage.installation_id, image_id, generation)
-        counted = self._counted(hint.volume, name) if hint is not None else None
+        counted = self._counted(hint.volume, name, generation) if hint is not None else None
         if counted is None:
             volume = self.storage.find(name)
             if volume is None:
                 volume = self._import(image_id, placement, pool_id, generation, source)
             if volume is None or volume.pool_id != pool_id:
                 return None
-            counted = self._counted(volume, name)
+            counted = self._counted(volume, name, generation)
             if counted is None:
                 return None
         if counted.clones >= self.max_clones:
             LOG.debug("Image-cache volume %s holds %d snapshots; skipping it", name, counted.clones)
             return None
-        return dataclasses.replace(counted, generation=generation)
+        return counted
 
-    def _counted(self, volume: Volume, name: str) -> _Hint | None:
-        """The volume as its V-Tree listing shows it, with its snapshots counted;
-        None when it is gone or no longer called ``name``."""
+    def _counted(self, volume: Volume, name: str, generation: int) -> _Hint | None:
+        """Generation ``generation`` as its V-Tree listing shows it, with its snapshots
+        counted; None when it is gone or no longer called ``name``."""
         try:
             members = self.storage.client.vtree_volumes(volume.vtree_id)
         except exceptions.NotFound:
@@ -221,7 +221,7 @@ class ImageCache:
         if current is None:
             return None
         clones = sum(1 for member in members if member.volume_type == SNAPSHOT)
-        return _Hint(-1, current, clones, self._clock())
+        return _Hint(generation, current, clones, self._clock())
 
     # -- import -----------------------------------------------------------
 
