@@ -4,7 +4,8 @@ Volumes are found by exact name (the names a nova disk can have), never by
 listing the system, so the cost of a delete or a migration does not grow
 with the cluster.  Which names to try follows from the instance: its flavor
 and block devices say which disks exist, its state whether rescue volumes
-may; a leftover resize or Glance snapshot costs one lookup each on delete.
+may; the leftover resize and Glance snapshots of a root cost one listing of
+its V-Tree on delete.
 """
 
 from __future__ import annotations
@@ -222,15 +223,15 @@ class InstanceVolumes:
         migration be deleted.  Every volume that can be removed is; the
         first failure is raised after.
         """
-        # Two leftovers no state records, looked up (one call each) before
-        # anything is removed, so that a failed lookup fails the delete with
-        # every volume in place: a revert snapshot (a resize waiting for
-        # confirm or revert, an instance a hard reboot recovered from a failed
-        # resize) and a Glance snapshot (an upload whose cleanup failed).
-        leftovers = {
-            name: self.storage.snapshot_to_remove(name)
-            for name in (self._resize_snapshot_name(), self.glance_snapshot_name())
-        }
+        # Two leftovers no state records, looked up before anything is
+        # removed, so that a failed lookup fails the delete with every volume
+        # in place: a revert snapshot (a resize waiting for confirm or revert,
+        # an instance a hard reboot recovered from a failed resize) and a
+        # Glance snapshot (an upload whose cleanup failed).  Both are
+        # snapshots of the root: one listing of its V-Tree finds them.
+        snapshot_names = [self._resize_snapshot_name(), self.glance_snapshot_name()]
+        self.storage.find_snapshots_of(self._name(ROOT), snapshot_names)
+        leftovers = {name: self.storage.snapshot_to_remove(name) for name in snapshot_names}
         failures = []
         for name in self._names_to_delete():
             try:

@@ -256,6 +256,26 @@ class Lookups:
                 seen = self.known.view(name)
         return seen
 
+    def find_snapshots_of(self, root_name: str, names: list[str]) -> None:
+        """Learn in one call which of the root's snapshots called ``names`` exist.
+
+        Snapshots of a volume live in its V-Tree, so a root that is the base
+        of its own V-Tree has them all in one listing, where looking each up
+        by name costs a call per name.  A root that is itself a snapshot (a
+        clone of a cached image) shares a V-Tree that may hold hundreds of
+        other clones: its snapshots are left to be looked up by name, as is
+        every name when the root is not known to this operation.
+        """
+        unknown = [name for name in names if self.view(name) is UNKNOWN]
+        root = self.view(root_name)
+        if len(unknown) < 2 or not isinstance(root, Volume):
+            return
+        if root.vtree_id is None or root.ancestor_id is not None:
+            return
+        members = {v.name: v for v in self._client().vtree_volumes(root.vtree_id)}
+        for name in unknown:
+            self.known.seen(name, members.get(name))
+
     def _read_known(self, ids: dict[str, str]) -> None:
         by_id = {
             volume.id: volume for volume in self._client().volumes_by_ids(sorted(ids.values()))

@@ -266,6 +266,9 @@ class Storage(HostMappings):
     def exists(self, name: str) -> bool:
         return self.lookups.exists(name)
 
+    def find_snapshots_of(self, root_name: str, names: list[str]) -> None:
+        self.lookups.find_snapshots_of(root_name, names)
+
     def view_of(self, name: str) -> Volume | object | None:
         """What this operation knows of ``name`` (UNKNOWN if nothing), asking only
         for the volumes of its instance whose ids this process knows."""

@@ -196,9 +196,7 @@ def test_a_root_disk_from_a_cached_image_is_snapshot_grow_and_map(
         }
     )
     assert warm == limit
-    assert recounted == limit + Counter(
-        {("GET", "/api/instances/VTree::{id}/relationships/Volume"): 1}
-    )
+    assert recounted == limit + Counter({VTREE_VOLUMES: 1})
 
 
 # -- every nova operation, through SioLibvirtDriver --------------------------------
@@ -209,6 +207,7 @@ REMOVE = ("POST", "/api/instances/Volume::{id}/action/removeVolume")
 CREATE = ("POST", "/api/types/Volume/instances")
 LOOKUP = ("POST", "/api/types/Volume/instances/action/queryIdByKey")
 READ_KNOWN = ("POST", "/api/types/Volume/instances/action/queryBySelectedIds")
+VTREE_VOLUMES = ("GET", "/api/instances/VTree::{id}/relationships/Volume")
 SNAPSHOT = ("POST", f"/api/instances/System::{{id}}/action/{snapshot_verb()}")
 GROW = ("POST", "/api/instances/Volume::{id}/action/setVolumeSize")
 RENAME = ("POST", "/api/instances/Volume::{id}/action/setVolumeName")
@@ -399,10 +398,10 @@ class DriverCallCountsTestCase(FlowTestCase):
 
         counts = self.calls(lambda: self.manager.delete(instance))
 
-        # The known volumes read at once (their names checked: guard); a
-        # revert and a Glance snapshot looked up (guard: no state records
-        # those a failed resize or upload left).
-        expected = {READ_KNOWN: 1, UNMAP: 3, REMOVE: 3, LOOKUP: 2}
+        # The known volumes read at once (their names checked: guard); the
+        # root's V-Tree listed for a revert and a Glance snapshot (guard: no
+        # state records those a failed resize or upload left).
+        expected = {READ_KNOWN: 1, UNMAP: 3, REMOVE: 3, VTREE_VOLUMES: 1}
         self.assertEqual(Counter(expected), counts)
         self.cloud.assert_state(instance, {})
 
