@@ -23,9 +23,10 @@ import threading
 from collections.abc import Iterator
 
 import nova.conf
-from nova import exception
+from nova import exception, objects
 from nova import utils as nova_utils
 from nova.compute import task_states, vm_states
+from nova.virt import driver as virt_driver
 from nova.virt import images
 from nova.virt.libvirt import config as vconfig
 from nova.virt.libvirt import driver as libvirt_driver
@@ -331,7 +332,22 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
         and let the source host go of the disks."""
         super()._cleanup_resize(context, instance, network_info)
         if _enabled():
-            self._volumes(instance).release(ownership.on_confirm(instance, CONF.host))
+            volumes = self._volumes(instance, self._stored_block_device_info(context, instance))
+            volumes.release(ownership.on_confirm(instance, CONF.host))
+
+    def _stored_block_device_info(self, context, instance) -> dict | None:
+        """The block devices nova records for the instance, where it passes none.
+
+        Without them the names of the ephemeral disks (``disk.ephN``) are
+        probed on the gateway, one call past the last one; a read of nova's
+        database serves instead, as nova's own driver reads it where it is
+        not given.  None for a flavor without ephemeral disks: nothing is
+        probed then.
+        """
+        if not instance.flavor.ephemeral_gb:
+            return None
+        bdms = objects.BlockDeviceMappingList.get_by_instance_uuid(context, instance.uuid)
+        return virt_driver.get_block_device_info(instance, bdms)
 
     @_one_operation
     def finish_revert_migration(
@@ -456,17 +472,15 @@ class SioLibvirtDriver(libvirt_driver.LibvirtDriver):
 
     @_one_operation
     def unrescue(self, context, instance):
-        if _enabled() and not os.path.exists(
-            os.path.join(libvirt_utils.get_instance_path(instance), "unrescue.xml")
-        ):
-            # An earlier unrescue restored the guest (nova removed unrescue.xml)
-            # but could not remove the rescue disk: finish that, so a retried
-            # unrescue converges instead of failing on the missing file.
-            self._volumes(instance).remove_rescue()
-            return
-        super().unrescue(context, instance)
-        if _enabled():
-            self._volumes(instance).remove_rescue()
+        if not _enabled():
+            return super().unrescue(context, instance)
+        volumes = self._volumes(instance, self._stored_block_device_info(context, instance))
+        if os.path.exists(os.path.join(libvirt_utils.get_instance_path(instance), "unrescue.xml")):
+            super().unrescue(context, instance)
+        # Otherwise an earlier unrescue restored the guest (nova removed
+        # unrescue.xml) but could not remove the rescue disk: finish that, so
+        # a retried unrescue converges instead of failing on the missing file.
+        volumes.remove_rescue()
 
     # -- snapshot to Glance ----------------------------------------------------------
 

@@ -415,10 +415,10 @@ class DriverCallCountsTestCase(FlowTestCase):
         expected = {READ_KNOWN: 1, SNAPSHOT: 1, GROW: 1, MAP: 3}
         self.assertEqual(Counter(expected), counts)
         # The source: its known volumes, the revert snapshot the destination
-        # made (looked up by its exact name and removed, no read), a second
-        # ephemeral disk looked for (no block device info), and each disk unmapped.
+        # made (looked up by its exact name and removed, no read), and each
+        # disk unmapped; the ephemeral disks are named by nova's block devices.
         confirm = self.calls(lambda: self.manager.confirm_resize(instance, migration))
-        expected = {READ_KNOWN: 1, LOOKUP: 2, REMOVE: 1, UNMAP: 3}
+        expected = {READ_KNOWN: 1, LOOKUP: 1, REMOVE: 1, UNMAP: 3}
         self.assertEqual(Counter(expected), confirm)
 
     def test_capacity_is_read_once_per_interval_for_every_host_of_the_process(self) -> None:

@@ -161,6 +161,8 @@ class Cloud:
     domain_xmls: list[tuple[str, str]] = field(default_factory=list)  # (host, XML) generated
     glance: FileGlance | None = None
     remote: RemoteHosts | None = None
+    # What nova's database would hold: the block devices each instance booted with.
+    block_devices: dict[str, dict | None] = field(default_factory=dict)
 
     @contextlib.contextmanager
     def on(self, host: str) -> Iterator[SioLibvirtDriver]:
@@ -234,6 +236,7 @@ class Cloud:
                 network_info=[],
                 block_device_info=block_device_info,
             )
+        self.block_devices[instance.uuid] = block_device_info
         instance.vm_state, instance.task_state = vm_states.ACTIVE, None
         return instance
 
@@ -528,6 +531,15 @@ class CloudFixture(fixtures.Fixture):
             remote=RemoteHosts(lambda host: self.tmp / host / "instances"),
         )
         self._record_domain_xmls()
+        # The harness's instances are not in nova's database: where the driver
+        # reads their block devices, it gets those they booted with.
+        self.useFixture(
+            fixtures.MockPatchObject(
+                SioLibvirtDriver,
+                "_stored_block_device_info",
+                lambda driver, context, instance: self.cloud.block_devices.get(instance.uuid),
+            )
+        )
         for host in HOSTS:
             simulator.add_sdc(host)
             (self.tmp / host / "instances").mkdir(parents=True)
