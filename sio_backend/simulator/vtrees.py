@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from sio_backend.simulator import errors
+from sio_backend.simulator.dataplane import PendingCopies
 from sio_backend.simulator.model import Model, locked
 from sio_backend.simulator.objects import (
     CONVERSIONS,
@@ -12,6 +13,7 @@ from sio_backend.simulator.objects import (
     SNAPSHOT,
     THICK,
     Migration,
+    Sdc,
     Volume,
     converted_type,
 )
@@ -21,15 +23,29 @@ class VTreeRules(Model):
     """What happens inside one volume's V-Tree, and moving it to another pool."""
 
     # ------------------------------------------------------------- snapshots
-    @locked
     def snapshot_volumes(
         self, definitions: list[tuple[str, str | None]], *, read_only: bool = False
     ) -> tuple[str, list[str]]:
         """Snapshot every (volume id, snapshot name) at one instant, all or none.
 
         ``read_only``: 5.x ``createSnapshot`` (a read-only copy) rather than
-        ``snapshotVolumes`` or 5.x ``createThinClone`` (writable ones).
+        ``snapshotVolumes`` or 5.x ``createThinClone`` (writable ones).  The
+        records are made under the model lock, the data is copied after it
+        (a real snapshot is metadata only: other requests must not wait for
+        our copy); a failed copy removes the snapshots again.
         """
+        group_id, created, copies = self._begin_snapshots(definitions, read_only)
+        try:
+            copies.finish()
+        except OSError:
+            self._discard_snapshots(created)
+            raise
+        return group_id, created
+
+    @locked
+    def _begin_snapshots(
+        self, definitions: list[tuple[str, str | None]], read_only: bool
+    ) -> tuple[str, list[str], PendingCopies]:
         if not definitions:
             raise errors.missing_parameters("snapshotDefs")
         sources = [self.volume(volume_id) for volume_id, _ in definitions]
@@ -44,9 +60,8 @@ class VTreeRules(Model):
             if existing + asked > self.max_snapshots_per_vtree:
                 raise errors.with_details(errors.TOO_MANY_SNAPS_IN_VTREE)
         group_id = self._new_id("snapgroup")
-        created = []
-        for source, (_, name) in zip(sources, definitions, strict=True):
-            snapshot = Volume(
+        snapshots = [
+            Volume(
                 id=self._new_id("volume"),
                 name=name,
                 size_kb=source.size_kb,
@@ -60,11 +75,29 @@ class VTreeRules(Model):
                 access_mode_limit="ReadOnly" if read_only else "ReadWrite",
                 snapshot_group_id=group_id,
             )
-            self._data.snapshot(source.id, snapshot.id)
+            for source, (_, name) in zip(sources, definitions, strict=True)
+        ]
+        copies = self._data.begin_snapshots(
+            [(source.id, snapshot.id) for source, snapshot in zip(sources, snapshots, strict=True)]
+        )
+        for snapshot in snapshots:
             self._volumes[snapshot.id] = snapshot
-            created.append(snapshot.id)
+        created = [s.id for s in snapshots]
         self._snapshot_groups[group_id] = list(created)
-        return group_id, created
+        return group_id, created, copies
+
+    @locked
+    def _discard_snapshots(self, volume_ids: list[str]) -> None:
+        """Remove snapshots whose data copy failed, and whatever mapped them
+        meanwhile: they must look as if never made."""
+        doomed = [v for v in volume_ids if v in self._volumes]
+        for volume_id in doomed:
+            volume = self._volumes[volume_id]
+            for host_id in list(volume.mappings):
+                del volume.mappings[host_id]
+                if isinstance(self._hosts[host_id], Sdc):
+                    self._data.detach(host_id, volume_id)
+        self._remove_volumes(doomed)
 
     @locked
     def remove_snapshot_group(self, group_id: str) -> int:

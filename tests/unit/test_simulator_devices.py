@@ -192,7 +192,7 @@ def test_sparse_copy_keeps_holes_and_data(tmp_path: Path) -> None:
     devices.create("a", 1024 * 1024)  # 1 GiB
     write(devices.data_path("a"), 100 * MIB, b"x" * 8192)
     write(devices.data_path("a"), 900 * MIB, b"y")
-    devices.snapshot("a", "b")
+    devices.begin_snapshots([("a", "b")]).finish()
     assert devices.data_path("b").stat().st_size == 1024 * MIB
     assert devices.allocated_kb("b") <= devices.allocated_kb("a") + 64
     assert read(devices.data_path("b"), 100 * MIB, 8192) == b"x" * 8192
