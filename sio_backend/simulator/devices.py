@@ -119,15 +119,16 @@ class DeviceManager:
         changed) and none fills the ``filled`` ones (about to be read or
         exposed); one wait for all, so no condition is lost while waiting for another."""
         self._lock.wait_for(
-            lambda: not any(self._reading[v] or v in self._filling for v in unused)
-            and not any(v in self._filling for v in filled)
+            lambda: (
+                not any(self._reading[v] or v in self._filling for v in unused)
+                and not any(v in self._filling for v in filled)
+            )
         )
         for volume_id in filled:
             if volume_id in self._failed:
                 raise FileNotFoundError(
                     errno.ENOENT,
-                    f"the data copy of snapshot {volume_id} failed; "
-                    "the snapshot is being removed",
+                    f"the data copy of snapshot {volume_id} failed; the snapshot is being removed",
                 )
 
     def _end(self, copies: list[_Copy], *, failed: bool) -> None:

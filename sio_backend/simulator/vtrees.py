@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from sio_backend.simulator import errors
 from sio_backend.simulator.dataplane import PendingCopies
@@ -19,6 +21,26 @@ from sio_backend.simulator.objects import (
 )
 
 
+@dataclass(frozen=True)
+class PendingSnapshots:
+    """Snapshots whose records exist and whose data is still to be copied."""
+
+    group_id: str
+    volume_ids: list[str]
+    copies: PendingCopies
+    discard: Callable[[list[str]], None]
+
+    def finish(self) -> tuple[str, list[str]]:
+        """Copy the data: (snapshot group id, snapshot ids).  A failed copy
+        removes the snapshots, so nothing half-copied stays visible."""
+        try:
+            self.copies.finish()
+        except OSError:
+            self.discard(self.volume_ids)
+            raise
+        return self.group_id, self.volume_ids
+
+
 class VTreeRules(Model):
     """What happens inside one volume's V-Tree, and moving it to another pool."""
 
@@ -26,26 +48,21 @@ class VTreeRules(Model):
     def snapshot_volumes(
         self, definitions: list[tuple[str, str | None]], *, read_only: bool = False
     ) -> tuple[str, list[str]]:
-        """Snapshot every (volume id, snapshot name) at one instant, all or none.
-
-        ``read_only``: 5.x ``createSnapshot`` (a read-only copy) rather than
-        ``snapshotVolumes`` or 5.x ``createThinClone`` (writable ones).  The
-        records are made under the model lock, the data is copied after it
-        (a real snapshot is metadata only: other requests must not wait for
-        our copy); a failed copy removes the snapshots again.
-        """
-        group_id, created, copies = self._begin_snapshots(definitions, read_only)
-        try:
-            copies.finish()
-        except OSError:
-            self._discard_snapshots(created)
-            raise
-        return group_id, created
+        """Snapshot every (volume id, snapshot name) at one instant, all or none:
+        (snapshot group id, snapshot ids)."""
+        return self.begin_snapshot_volumes(definitions, read_only=read_only).finish()
 
     @locked
-    def _begin_snapshots(
-        self, definitions: list[tuple[str, str | None]], read_only: bool
-    ) -> tuple[str, list[str], PendingCopies]:
+    def begin_snapshot_volumes(
+        self, definitions: list[tuple[str, str | None]], *, read_only: bool = False
+    ) -> PendingSnapshots:
+        """The records of :meth:`snapshot_volumes`, made now; the data is copied
+        by :meth:`PendingSnapshots.finish`, to be called without the model lock
+        (a real snapshot is metadata only: other requests must not wait for our copy).
+
+        ``read_only``: 5.x ``createSnapshot`` (a read-only copy) rather than
+        ``snapshotVolumes`` or 5.x ``createThinClone`` (writable ones).
+        """
         if not definitions:
             raise errors.missing_parameters("snapshotDefs")
         sources = [self.volume(volume_id) for volume_id, _ in definitions]
@@ -84,7 +101,7 @@ class VTreeRules(Model):
             self._volumes[snapshot.id] = snapshot
         created = [s.id for s in snapshots]
         self._snapshot_groups[group_id] = list(created)
-        return group_id, created, copies
+        return PendingSnapshots(group_id, created, copies, self._discard_snapshots)
 
     @locked
     def _discard_snapshots(self, volume_ids: list[str]) -> None:
