@@ -230,6 +230,18 @@ def snapshot_in_background(gw: Any, pool: ThreadPoolExecutor, *defs: tuple[str, 
     )
 
 
+def snapshot_being_copied(
+    gw: Any, pool: ThreadPoolExecutor, held: Any, base: str, name: str
+) -> tuple[Future, str, Any]:
+    """Snapshot ``base`` as ``name`` with its copy held: the request under way,
+    the new snapshot's id, and a second session for what happens meanwhile."""
+    snapping = snapshot_in_background(gw, pool, (base, name))
+    assert held.started.wait(30)
+    other = type(gw)(gw.sim)
+    snapshot = other.ok("POST", "/api/types/Volume/instances/action/queryIdByKey", {"name": name})
+    return snapping, snapshot, other
+
+
 def volume_files(sim: Any) -> set[str]:
     return {p.name for p in (sim.state_dir / "volumes").iterdir()}
 
@@ -265,20 +277,13 @@ def test_changing_a_source_waits_for_its_copy_then_succeeds(
     assert read(gw.sim.devices.data_path(snapshot), 5 * MIB, 12) == b"copied whole"
 
 
-def test_mapping_a_snapshot_being_copied_waits_for_all_its_data(
-    gw: Any, open_gateway: Any, hold_copies: Any
-) -> None:
+def test_mapping_a_snapshot_being_copied_waits_for_all_its_data(gw: Any, hold_copies: Any) -> None:
     host1 = gw.sim.sdcs["host1"]
     base = gw.create_volume("base")
     write(gw.sim.devices.data_path(base), 7 * MIB, b"all there")
     held = hold_copies(gw.sim)
-    other = open_gateway(gw.sim)
     with ThreadPoolExecutor(2) as pool:
-        snapping = snapshot_in_background(gw, pool, (base, "snap"))
-        assert held.started.wait(30)
-        snapshot = other.ok(
-            "POST", "/api/types/Volume/instances/action/queryIdByKey", {"name": "snap"}
-        )
+        snapping, snapshot, other = snapshot_being_copied(gw, pool, held, base, "snap")
         mapping = pool.submit(other.map, snapshot, host1.id)
         assert held.waiting.wait(30), "the map did not wait for the copy"
         assert not host1.device_path(snapshot).exists()
@@ -320,19 +325,14 @@ def test_a_failed_copy_leaves_no_snapshot_record_and_no_file(
 
 
 def test_a_map_waiting_on_a_copy_that_fails_is_refused_and_the_snapshot_goes(
-    gw: Any, open_gateway: Any, hold_copies: Any
+    gw: Any, hold_copies: Any
 ) -> None:
     host1 = gw.sim.sdcs["host1"]
     base = gw.create_volume("base")
     held = hold_copies(gw.sim)
     held.fail_with = OSError(errno.EIO, "Input/output error")
-    other = open_gateway(gw.sim)
     with ThreadPoolExecutor(2) as pool:
-        snapping = snapshot_in_background(gw, pool, (base, "doomed"))
-        assert held.started.wait(30)
-        snapshot = other.ok(
-            "POST", "/api/types/Volume/instances/action/queryIdByKey", {"name": "doomed"}
-        )
+        snapping, snapshot, other = snapshot_being_copied(gw, pool, held, base, "doomed")
         mapping = pool.submit(other.action, snapshot, "addMappedSdc", {"sdcId": host1.id})
         assert held.waiting.wait(30)
         held.release.set()
