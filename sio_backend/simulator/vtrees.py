@@ -35,7 +35,7 @@ class PendingSnapshots:
         removes the snapshots, so nothing half-copied stays visible."""
         try:
             self.copies.finish()
-        except OSError:
+        except BaseException:
             self.discard(self.volume_ids)
             raise
         return self.group_id, self.volume_ids
