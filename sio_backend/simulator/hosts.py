@@ -131,9 +131,9 @@ class HostRules(Model):
             raise errors.VOL_ALREADY_MAPPED_TO_THIS_INI.error(v4=self.v4)
         if volume.mappings and not allow_multiple:
             raise errors.NOT_ALLOWED_MORE_THAN_ONE_MAPPING.error(v4=self.v4)
-        volume.mappings[host.id] = Mapping(host.id, access_mode=access_mode)
         if isinstance(host, Sdc) and host.connected:
-            self._data.attach(host.id, volume.id)
+            self._data.attach(host.id, volume.id)  # may refuse: no mapping then
+        volume.mappings[host.id] = Mapping(host.id, access_mode=access_mode)
 
     @locked
     def unmap_volume(self, volume_id: str, sdc_id: str | None = None) -> None:

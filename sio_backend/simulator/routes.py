@@ -24,7 +24,15 @@ from sio_backend.simulator import errors, views
 from sio_backend.simulator.auth import AuthApi
 from sio_backend.simulator.metrics import MetricsApi
 from sio_backend.simulator.params import Body
-from sio_backend.simulator.routing import Request, Route, Router, Table, decode_name, route
+from sio_backend.simulator.routing import (
+    AfterLock,
+    Request,
+    Route,
+    Router,
+    Table,
+    decode_name,
+    route,
+)
 from sio_backend.simulator.sessions import SessionStore
 from sio_backend.simulator.state import GatewayState
 
@@ -211,8 +219,13 @@ class GatewayApi(Router):
             (d.text("volumeId", required=True) or "", d.text("snapshotName"))
             for d in request.body.objects("snapshotDefs", required=True)
         ]
-        group_id, volume_ids = self.state.snapshot_volumes(definitions, read_only=read_only)
-        return {"snapshotGroupId": group_id, "volumeIdList": volume_ids}
+        pending = self.state.begin_snapshot_volumes(definitions, read_only=read_only)
+
+        def copied() -> Any:
+            group_id, volume_ids = pending.finish()
+            return {"snapshotGroupId": group_id, "volumeIdList": volume_ids}
+
+        return AfterLock(copied)
 
     def create_snapshot(self, request: Request) -> Any:
         return self.snapshot_volumes(request, read_only=True)

@@ -35,6 +35,15 @@ class Answer:
     status: int
 
 
+@dataclass(frozen=True)
+class AfterLock:
+    """A handler's answer still to be worked out once the model lock is
+    released: slow data work (a snapshot's copy) that other requests must
+    not wait for.  ``work`` returns what the handler would have."""
+
+    work: Callable[[], Any]
+
+
 EMPTY = Answer(200)
 NO_CONTENT = Answer(204)
 

@@ -2,7 +2,8 @@
 
 One request goes through: admin endpoints (never faulted, never logged) or
 faults -> route -> authentication -> JSON body -> handler under the model lock
--> log -> answer (or, when a drop fault matched, a closed connection).
+-> what the handler left for after the lock (a snapshot's data copy) -> log
+-> answer (or, when a drop fault matched, a closed connection).
 The listener binds to 127.0.0.1 only and does the TLS handshake in the
 connection's own thread, so a slow client never blocks the others.
 """
@@ -15,7 +16,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -28,7 +29,7 @@ from sio_backend.simulator.faults import FaultInjector
 from sio_backend.simulator.params import Body
 from sio_backend.simulator.requestlog import LoggedRequest, RequestLog
 from sio_backend.simulator.routes import GatewayApi
-from sio_backend.simulator.routing import Answer, Request, Route
+from sio_backend.simulator.routing import AfterLock, Answer, Request, Route
 
 LOG = logging.getLogger(__name__)
 ADMIN_PREFIX = "/__simulator__/"
@@ -110,16 +111,27 @@ class Pipeline:
         token = None if route.public else self._api.auth.authenticate(authorization)
         request = Request(method, path, Body(_parse_json(body)), authorization, token, params)
         with self._api.state.lock:
-            try:
-                result = route.handler(request)
-                if isinstance(result, Answer):
-                    return result.status, b""
-                return 200, json.dumps(result).encode()
-            except SimulatorError:
-                raise
-            except Exception as exc:
-                LOG.exception("simulator bug while serving %s %s", method, path)
-                raise SimulatorError(500, 0, f"Internal simulator error: {exc!r}") from exc
+            result = _answer(lambda: route.handler(request), method, path)
+            if not isinstance(result, AfterLock):
+                return _render(result)
+        return _render(_answer(result.work, method, path))
+
+
+def _answer(handler: Callable[[], Any], method: str, path: str) -> Any:
+    """What a handler answers; an unexpected exception is a 500 that names it."""
+    try:
+        return handler()
+    except SimulatorError:
+        raise
+    except Exception as exc:
+        LOG.exception("simulator bug while serving %s %s", method, path)
+        raise SimulatorError(500, 0, f"Internal simulator error: {exc!r}") from exc
+
+
+def _render(result: Any) -> tuple[int, bytes]:
+    if isinstance(result, Answer):
+        return result.status, b""
+    return 200, json.dumps(result).encode()
 
 
 def _parse_json(body: bytes) -> Any:

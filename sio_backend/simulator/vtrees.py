@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from sio_backend.simulator import errors
+from sio_backend.simulator.dataplane import PendingCopies
 from sio_backend.simulator.model import Model, locked
 from sio_backend.simulator.objects import (
     CONVERSIONS,
@@ -12,20 +15,50 @@ from sio_backend.simulator.objects import (
     SNAPSHOT,
     THICK,
     Migration,
+    Sdc,
     Volume,
     converted_type,
 )
+
+
+@dataclass(frozen=True)
+class PendingSnapshots:
+    """Snapshots whose records exist and whose data is still to be copied."""
+
+    group_id: str
+    volume_ids: list[str]
+    copies: PendingCopies
+    discard: Callable[[list[str]], None]
+
+    def finish(self) -> tuple[str, list[str]]:
+        """Copy the data: (snapshot group id, snapshot ids).  A failed copy
+        removes the snapshots, so nothing half-copied stays visible."""
+        try:
+            self.copies.finish()
+        except BaseException:
+            self.discard(self.volume_ids)
+            raise
+        return self.group_id, self.volume_ids
 
 
 class VTreeRules(Model):
     """What happens inside one volume's V-Tree, and moving it to another pool."""
 
     # ------------------------------------------------------------- snapshots
-    @locked
     def snapshot_volumes(
         self, definitions: list[tuple[str, str | None]], *, read_only: bool = False
     ) -> tuple[str, list[str]]:
-        """Snapshot every (volume id, snapshot name) at one instant, all or none.
+        """Snapshot every (volume id, snapshot name) at one instant, all or none:
+        (snapshot group id, snapshot ids)."""
+        return self.begin_snapshot_volumes(definitions, read_only=read_only).finish()
+
+    @locked
+    def begin_snapshot_volumes(
+        self, definitions: list[tuple[str, str | None]], *, read_only: bool = False
+    ) -> PendingSnapshots:
+        """The records of :meth:`snapshot_volumes`, made now; the data is copied
+        by :meth:`PendingSnapshots.finish`, to be called without the model lock
+        (a real snapshot is metadata only: other requests must not wait for our copy).
 
         ``read_only``: 5.x ``createSnapshot`` (a read-only copy) rather than
         ``snapshotVolumes`` or 5.x ``createThinClone`` (writable ones).
@@ -44,9 +77,8 @@ class VTreeRules(Model):
             if existing + asked > self.max_snapshots_per_vtree:
                 raise errors.with_details(errors.TOO_MANY_SNAPS_IN_VTREE)
         group_id = self._new_id("snapgroup")
-        created = []
-        for source, (_, name) in zip(sources, definitions, strict=True):
-            snapshot = Volume(
+        snapshots = [
+            Volume(
                 id=self._new_id("volume"),
                 name=name,
                 size_kb=source.size_kb,
@@ -60,11 +92,29 @@ class VTreeRules(Model):
                 access_mode_limit="ReadOnly" if read_only else "ReadWrite",
                 snapshot_group_id=group_id,
             )
-            self._data.snapshot(source.id, snapshot.id)
+            for source, (_, name) in zip(sources, definitions, strict=True)
+        ]
+        copies = self._data.begin_snapshots(
+            [(source.id, snapshot.id) for source, snapshot in zip(sources, snapshots, strict=True)]
+        )
+        for snapshot in snapshots:
             self._volumes[snapshot.id] = snapshot
-            created.append(snapshot.id)
+        created = [s.id for s in snapshots]
         self._snapshot_groups[group_id] = list(created)
-        return group_id, created
+        return PendingSnapshots(group_id, created, copies, self._discard_snapshots)
+
+    @locked
+    def _discard_snapshots(self, volume_ids: list[str]) -> None:
+        """Remove snapshots whose data copy failed, and whatever mapped them
+        meanwhile: they must look as if never made."""
+        doomed = [v for v in volume_ids if v in self._volumes]
+        for volume_id in doomed:
+            volume = self._volumes[volume_id]
+            for host_id in list(volume.mappings):
+                del volume.mappings[host_id]
+                if isinstance(self._hosts[host_id], Sdc):
+                    self._data.detach(host_id, volume_id)
+        self._remove_volumes(doomed)
 
     @locked
     def remove_snapshot_group(self, group_id: str) -> int:

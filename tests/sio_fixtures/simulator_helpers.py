@@ -8,6 +8,7 @@ client.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from sio_backend.simulator import Simulator
+from sio_backend.simulator import Simulator, devices
 from sio_fixtures.fake_clock import FakeClock
 
 TIMEOUT = 10
@@ -135,6 +136,53 @@ class Gateway:
         return self.ok(
             "GET", f"/api/instances/StoragePool::{self.pool_id(pool)}/relationships/Statistics"
         )
+
+
+class HeldCopies:
+    """Snapshot data copies that wait for :attr:`release` (or fail, when
+    :attr:`fail_with` is set), and a flag raised when anything waits in the
+    data plane for a copy: the tests see the waits without timing them."""
+
+    HOLD = 60  # longer than a request's TIMEOUT: a request stuck behind a copy fails
+
+    def __init__(self, sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.waiting = threading.Event()
+        self.fail_with: OSError | None = None
+        copy = devices._copy_data
+        waiting = self.waiting
+
+        def held_copy(source_fd: int, target_fd: int, limit: int) -> None:
+            self.started.set()
+            self.release.wait(self.HOLD)
+            if self.fail_with is not None:
+                raise self.fail_with
+            copy(source_fd, target_fd, limit)
+
+        class SpiedCondition(threading.Condition):
+            def wait(self, timeout: float | None = None) -> bool:
+                waiting.set()
+                return super().wait(timeout)
+
+        monkeypatch.setattr(devices, "_copy_data", held_copy)
+        monkeypatch.setattr(sim.devices, "_lock", SpiedCondition())
+
+
+@pytest.fixture
+def hold_copies(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Simulator], HeldCopies]]:
+    """Hold one simulator's snapshot copies; every hold is released at the end."""
+    held: list[HeldCopies] = []
+
+    def hold(sim: Simulator) -> HeldCopies:
+        held.append(HeldCopies(sim, monkeypatch))
+        return held[-1]
+
+    try:
+        yield hold
+    finally:
+        for copies in held:
+            copies.release.set()
 
 
 @pytest.fixture

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sio_backend.demo.device_io import read, write
-from sio_backend.simulator import Simulator
+from sio_backend.simulator import Simulator, devices
 from sio_backend.simulator.devices import DeviceManager
 
 MIB = 1024 * 1024
@@ -192,7 +194,7 @@ def test_sparse_copy_keeps_holes_and_data(tmp_path: Path) -> None:
     devices.create("a", 1024 * 1024)  # 1 GiB
     write(devices.data_path("a"), 100 * MIB, b"x" * 8192)
     write(devices.data_path("a"), 900 * MIB, b"y")
-    devices.snapshot("a", "b")
+    devices.begin_snapshots([("a", "b")]).finish()
     assert devices.data_path("b").stat().st_size == 1024 * MIB
     assert devices.allocated_kb("b") <= devices.allocated_kb("a") + 64
     assert read(devices.data_path("b"), 100 * MIB, 8192) == b"x" * 8192
@@ -217,3 +219,127 @@ def test_own_temporary_state_dir_is_removed(tls: bool) -> None:
         assert state_dir.is_dir()
         assert (simulator.ca_path is not None) == tls
     assert not state_dir.exists()
+
+
+# ------------------------------------------------- copies outside the model lock
+def snapshot_in_background(gw: Any, pool: ThreadPoolExecutor, *defs: tuple[str, str]) -> Future:
+    return pool.submit(
+        gw.post,
+        "/api/instances/System/action/snapshotVolumes",
+        {"snapshotDefs": [{"volumeId": v, "snapshotName": name} for v, name in defs]},
+    )
+
+
+def snapshot_being_copied(
+    gw: Any, pool: ThreadPoolExecutor, held: Any, base: str, name: str
+) -> tuple[Future, str, Any]:
+    """Snapshot ``base`` as ``name`` with its copy held: the request under way,
+    the new snapshot's id, and a second session for what happens meanwhile."""
+    snapping = snapshot_in_background(gw, pool, (base, name))
+    assert held.started.wait(30)
+    other = type(gw)(gw.sim)
+    snapshot = other.ok("POST", "/api/types/Volume/instances/action/queryIdByKey", {"name": name})
+    return snapping, snapshot, other
+
+
+def volume_files(sim: Any) -> set[str]:
+    return {p.name for p in (sim.state_dir / "volumes").iterdir()}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        ("removeVolume", {"removeMode": "ONLY_ME"}, lambda data: not data.exists()),
+        ("setVolumeSize", {"sizeInGB": "16"}, lambda data: data.stat().st_size == 16 << 30),
+    ],
+    ids=["remove", "extend"],
+)
+def test_changing_a_source_waits_for_its_copy_then_succeeds(
+    gw: Any, open_gateway: Any, hold_copies: Any, change: tuple[str, Any, Any]
+) -> None:
+    verb, body, after = change
+    base = gw.create_volume("base")
+    data = gw.sim.devices.data_path(base)
+    write(data, 5 * MIB, b"copied whole")
+    held = hold_copies(gw.sim)
+    other = open_gateway(gw.sim)
+    with ThreadPoolExecutor(2) as pool:
+        snapping = snapshot_in_background(gw, pool, (base, "snap"))
+        assert held.started.wait(30)
+        changing = pool.submit(other.action, base, verb, body)
+        assert held.waiting.wait(30), f"{verb} did not wait for the copy in the data plane"
+        assert not changing.done()
+        assert data.stat().st_size == 8 << 30
+        held.release.set()
+        (snapshot,) = snapping.result(30).json()["volumeIdList"]
+        assert changing.result(30).status_code == 200
+    assert after(data)
+    assert read(gw.sim.devices.data_path(snapshot), 5 * MIB, 12) == b"copied whole"
+
+
+def test_mapping_a_snapshot_being_copied_waits_for_all_its_data(gw: Any, hold_copies: Any) -> None:
+    host1 = gw.sim.sdcs["host1"]
+    base = gw.create_volume("base")
+    write(gw.sim.devices.data_path(base), 7 * MIB, b"all there")
+    held = hold_copies(gw.sim)
+    with ThreadPoolExecutor(2) as pool:
+        snapping, snapshot, other = snapshot_being_copied(gw, pool, held, base, "snap")
+        mapping = pool.submit(other.map, snapshot, host1.id)
+        assert held.waiting.wait(30), "the map did not wait for the copy"
+        assert not host1.device_path(snapshot).exists()
+        held.release.set()
+        mapping.result(30)  # while it waited, it held the model lock: the copy did not need it
+        assert snapping.result(30).json()["volumeIdList"] == [snapshot]
+    assert read(host1.device_path(snapshot), 7 * MIB, 9) == b"all there"
+
+
+def test_a_failed_copy_leaves_no_snapshot_record_and_no_file(
+    gw: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = gw.create_volume("first"), gw.create_volume("second")
+    before = volume_files(gw.sim)
+    copy, copies = devices._copy_data, []
+
+    def second_copy_fails(source_fd: int, target_fd: int, limit: int) -> None:
+        copies.append(limit)
+        if len(copies) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        copy(source_fd, target_fd, limit)
+
+    monkeypatch.setattr(devices, "_copy_data", second_copy_fails)
+    response = gw.post(
+        "/api/instances/System/action/snapshotVolumes",
+        {"snapshotDefs": [{"volumeId": first, "snapshotName": "s1"}, {"volumeId": second}]},
+    )
+    assert response.status_code == 500
+    assert "No space left on device" in response.json()["message"]
+    assert len(copies) == 2
+    assert sorted(v["id"] for v in gw.ok("GET", "/api/types/Volume/instances")) == sorted(
+        [first, second]
+    )
+    assert volume_files(gw.sim) == before
+    monkeypatch.setattr(devices, "_copy_data", copy)
+    for volume_id in (first, second):  # nothing is left waiting on the sources
+        assert gw.action(volume_id, "setVolumeSize", {"sizeInGB": "16"}).status_code == 200
+        assert gw.action(volume_id, "removeVolume", {"removeMode": "ONLY_ME"}).status_code == 200
+
+
+def test_a_map_waiting_on_a_copy_that_fails_is_refused_and_the_snapshot_goes(
+    gw: Any, hold_copies: Any
+) -> None:
+    host1 = gw.sim.sdcs["host1"]
+    base = gw.create_volume("base")
+    held = hold_copies(gw.sim)
+    held.fail_with = OSError(errno.EIO, "Input/output error")
+    with ThreadPoolExecutor(2) as pool:
+        snapping, snapshot, other = snapshot_being_copied(gw, pool, held, base, "doomed")
+        mapping = pool.submit(other.action, snapshot, "addMappedSdc", {"sdcId": host1.id})
+        assert held.waiting.wait(30)
+        held.release.set()
+        assert snapping.result(30).status_code == 500
+        refused = mapping.result(30)
+    assert refused.status_code == 500
+    assert f"the data copy of snapshot {snapshot} failed" in refused.json()["message"]
+    assert not host1.device_path(snapshot).exists()
+    assert [v["id"] for v in gw.ok("GET", "/api/types/Volume/instances")] == [base]
+    assert volume_files(gw.sim) == {f"{base}.img"}
