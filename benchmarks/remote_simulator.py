@@ -6,6 +6,12 @@ for the interpreter, and the wait shows as gateway time that a real
 gateway would not add.  Served from here, the simulator has its own
 interpreter, and its CPU seconds (``getrusage``) and time per request
 (its request log) say whether it kept up.
+
+A PowerFlex snapshot is metadata; the simulator's copies every byte of
+data, which on this machine's two cores competes with the spawns it
+serves.  ``copy_snapshot_data=False`` leaves a snapshot's data unwritten
+(it reads zeros), to show what the spawns cost when the gateway's
+snapshots cost what PowerFlex's do.  Nothing in the benchmark reads it.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _serve(connection, state_dir: str, hosts: tuple[str, ...]) -> None:
+def _serve(connection, state_dir: str, hosts: tuple[str, ...], copy_snapshot_data: bool) -> None:
     logging.basicConfig(level=logging.ERROR)
     sim = Simulator(Path(state_dir), tls=True, max_sessions=1_000_000)
     sim.start()
@@ -41,7 +47,8 @@ def _serve(connection, state_dir: str, hosts: tuple[str, ...]) -> None:
     def timed_snapshot(source_id: str, snapshot_id: str) -> None:
         began = time.perf_counter()
         try:
-            snapshot(source_id, snapshot_id)
+            if copy_snapshot_data:
+                snapshot(source_id, snapshot_id)
         finally:
             copying[0] += time.perf_counter() - began
 
@@ -115,10 +122,14 @@ def _answer(connection, process, step: str, timeout_s: float = 120) -> object:
 
 
 @contextmanager
-def remote_simulator(state_dir: Path, hosts: tuple[str, ...]) -> Iterator[RemoteSimulator]:
+def remote_simulator(
+    state_dir: Path, hosts: tuple[str, ...], *, copy_snapshot_data: bool = True
+) -> Iterator[RemoteSimulator]:
     context = multiprocessing.get_context(_PROCESS_START)
     ours, theirs = context.Pipe()
-    process = context.Process(target=_serve, args=(theirs, str(state_dir), hosts), daemon=True)
+    process = context.Process(
+        target=_serve, args=(theirs, str(state_dir), hosts, copy_snapshot_data), daemon=True
+    )
     process.start()
     try:
         yield RemoteSimulator(ours, _answer(ours, process, "start"))

@@ -104,7 +104,8 @@ def latency_table(latency: dict) -> str:
 
 def concurrency_text(result: dict) -> str:
     return (
-        f"{result['spawns']} concurrent spawns (image_cache {result['image_cache']}) "
+        f"{result['spawns']} concurrent spawns (image_cache {result['image_cache']}, "
+        f"simulator snapshot data {result['snapshot_data']}) "
         f"on {result['hosts']} hosts, one gateway client: "
         f"errors {result['errors']}, logins {result['logins']} "
         f"(per client: {result['logins'] / result['gateway_clients']:.0f}), "

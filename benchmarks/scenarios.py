@@ -189,14 +189,21 @@ def _simulator_figures(report: dict, total_s: float) -> dict:
 
 
 def concurrency(
-    bench: Bench, image: Path, spawns: int, max_connections: int, *, cached: bool = False
+    bench: Bench,
+    image: Path,
+    spawns: int,
+    max_connections: int,
+    *,
+    cached: bool = False,
+    copy_snapshot_data: bool = True,
 ) -> dict:
     """``spawns`` instances at once over two hosts sharing one gateway client.
 
     The simulator serves from a process of its own (see
     :mod:`benchmarks.remote_simulator`).  ``cached``: ``[scaleio]
     image_cache = volume`` (thin disks), the image imported by an earlier
-    boot.  Each spawn's wall time is split by
+    boot.  ``copy_snapshot_data=False``: the simulator's snapshots are
+    metadata, as PowerFlex's are.  Each spawn's wall time is split by
     :class:`~benchmarks.breakdown.Breakdown`.
     """
     image_id = str(uuid.uuid4()) if cached else None
@@ -204,7 +211,7 @@ def concurrency(
         bench.set_scaleio(image_cache="volume", default_provisioning_type="thin")
     state_dir = bench.workdir / f"remote-simulator-{image_id or 'none'}"
     with (
-        remote_simulator(state_dir, HOSTS) as sim,
+        remote_simulator(state_dir, HOSTS, copy_snapshot_data=copy_snapshot_data) as sim,
         _hosts_of(bench, sim, max_connections),
     ):
         way = ours.OurWay(bench, image, image_id=image_id)
@@ -222,6 +229,7 @@ def concurrency(
     counts = report["counts"]
     return {
         "image_cache": "volume" if cached else "none",
+        "snapshot_data": "copied" if copy_snapshot_data else "not copied",
         "spawns": spawns,
         "hosts": len(HOSTS),
         "gateway_clients": 1,
