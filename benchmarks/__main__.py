@@ -43,7 +43,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.ERROR)
+    # Importing nova's test base (for the server actions) gave the root
+    # logger a stdout handler at INFO: the tables would drown in every call's log.
+    logging.basicConfig(level=logging.ERROR, force=True)
     levels = [100, 1000] if args.quick else [100, 1000, 10000]
     spawns = min(args.spawns, 10) if args.quick else args.spawns
     started = time.perf_counter()
