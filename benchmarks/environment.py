@@ -20,6 +20,7 @@ from pathlib import Path
 
 import nova.conf
 import nova.privsep
+import os_brick
 from nova import objects
 from oslo_config import fixture as config_fixture
 
@@ -83,6 +84,7 @@ class Bench:
         self._conf.config(instances_path=str(self.workdir / "instances"), host=HOSTS[0])
         self._conf.config(images_type="sio", group="libvirt")
         self._conf.config(lock_path=str(self.workdir / "locks"), group="oslo_concurrency")
+        os_brick.setup(CONF)  # as nova-compute does at start
         self._conf.config(
             installation_identifier=IID,
             default_protection_domain_name="pd1",
