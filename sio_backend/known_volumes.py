@@ -262,9 +262,10 @@ class Lookups:
         Snapshots of a volume live in its V-Tree, so a root that is the base
         of its own V-Tree has them all in one listing, where looking each up
         by name costs a call per name.  A root that is itself a snapshot (a
-        clone of a cached image) shares a V-Tree that may hold hundreds of
-        other clones: its snapshots are left to be looked up by name, as is
-        every name when the root is not known to this operation.
+        clone of a cached image, whose V-Tree may hold hundreds of other
+        clones; or the revert snapshot a resize revert renamed) is not
+        listed: its snapshots are looked up by name, as is every name when
+        the root is not known to this operation.
         """
         unknown = [name for name in names if self.view(name) is UNKNOWN]
         root = self.view(root_name)
