@@ -21,10 +21,11 @@ import pytest
 import test_driver_flows_migrate as flows_migrate
 import test_imagebackend_create as create_tests
 from nova.compute import provider_tree
-from nova_hosts import HOSTS, IID, FlowTestCase, make_flavor
 from oslo_utils.fixture import uuidsentinel as uuids
 from sio_fixtures import nova_disks, nova_manager
+from sio_fixtures.cloud import HOSTS, IID, make_flavor
 from sio_fixtures.fake_clock import FakeClock
+from sio_fixtures.flow_case import FlowTestCase
 from sio_fixtures.generation import (
     ALL,
     GENERATION,

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from nova.compute import task_states, vm_states
-from nova_hosts import HOSTS, IID, PATTERN, make_flavor
 from requests.adapters import BaseAdapter
+from sio_fixtures.cloud import HOSTS, IID, PATTERN, make_flavor
 from sio_fixtures.fault_matrix import MARK, MARK_AT, CallTarget, MatrixTestCase
 from test_driver_flows_migrate import LiveMigration
 

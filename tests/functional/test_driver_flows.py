@@ -7,7 +7,8 @@ to the root disk before a move reads back after it.
 
 from __future__ import annotations
 
-from nova_hosts import PATTERN, FlowTestCase, make_flavor
+from sio_fixtures.cloud import PATTERN, make_flavor
+from sio_fixtures.flow_case import FlowTestCase
 
 from sio_backend import exceptions
 from sio_backend.demo.device_io import read

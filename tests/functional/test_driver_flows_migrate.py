@@ -19,9 +19,10 @@ from nova.compute import provider_tree, task_states
 from nova.tests.fixtures import libvirt as fakelibvirt
 from nova.virt import configdrive
 from nova.virt.libvirt import guest as libvirt_guest
-from nova_hosts import PATTERN, FlowTestCase, make_flavor
 from oslo_serialization import jsonutils
 from oslo_utils import units
+from sio_fixtures.cloud import PATTERN, make_flavor
+from sio_fixtures.flow_case import FlowTestCase
 from sio_fixtures.generation import map_verb, rounded_gb
 
 from sio_backend import exceptions, naming

@@ -18,7 +18,8 @@ import nova.conf
 from nova import objects
 from nova.compute import task_states, vm_states
 from nova.virt.libvirt import driver as libvirt_driver
-from nova_hosts import IID, PATTERN, FlowTestCase, make_flavor
+from sio_fixtures.cloud import IID, PATTERN, make_flavor
+from sio_fixtures.flow_case import FlowTestCase
 from sio_fixtures.generation import PROVISIONING, THICK_VOLUMES, rounded_gb
 
 from sio_backend import naming

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import fixtures
 from nova.compute import vm_states
-from nova_hosts import IID, make_flavor
+from sio_fixtures.cloud import IID, make_flavor
 from sio_fixtures.fault_matrix import MARK, MARK_AT, Flow, MatrixTestCase, MiB
 
 from sio_backend import naming

@@ -17,8 +17,9 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from nova_hosts import IID, IMAGE_ID, PATTERN, FlowTestCase, make_flavor
+from sio_fixtures.cloud import IID, IMAGE_ID, PATTERN, make_flavor
 from sio_fixtures.fake_clock import FakeClock
+from sio_fixtures.flow_case import FlowTestCase
 from sio_fixtures.generation import (
     ALL,
     REFRESH,

@@ -19,7 +19,8 @@ from nova import exception
 from nova.compute import vm_states
 from nova.tests.fixtures import libvirt as fakelibvirt
 from nova.virt.libvirt import guest as libvirt_guest
-from nova_hosts import IID, FlowTestCase, make_flavor
+from sio_fixtures.cloud import IID, make_flavor
+from sio_fixtures.flow_case import FlowTestCase
 from sio_fixtures.nova_manager import CrossCellResize, Manager, bdi
 from test_driver_flows_migrate import LiveMigration, manager_cleanup_flags, no_port_binding
 

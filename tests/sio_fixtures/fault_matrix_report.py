@@ -7,19 +7,19 @@ flow to :data:`RESULTS`; the summary shows in the terminal whether or not
 
 from __future__ import annotations
 
-RESULTS: list[dict] = []  # {"flow", "calls", "kinds", "cases", "passed", "xfail", "failed"}
+RESULTS: list[dict] = []  # {"flow", "calls", "kinds", "cases", "passed", "failed"}
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
     if not RESULTS:
         return
     terminalreporter.section("fault matrix")
-    totals = dict.fromkeys(("cases", "passed", "xfail", "failed"), 0)
+    totals = dict.fromkeys(("cases", "passed", "failed"), 0)
     for row in RESULTS:
         terminalreporter.write_line(
             f"{row['flow']:<22} {row['calls']:>3} calls x {row['kinds']} faults: "
             f"{row['cases']:>4} cases, {row['passed']:>4} passed, "
-            f"{row['xfail']:>3} xfail, {row['failed']:>3} failed "
+            f"{row['failed']:>3} failed "
             f"(raised: {row['raised']})"
         )
         if terminalreporter.config.option.verbose > 0:
@@ -29,5 +29,5 @@ def pytest_terminal_summary(terminalreporter) -> None:
             totals[key] += row[key]
     terminalreporter.write_line(
         f"{'total':<22} {totals['cases']:>4} cases, {totals['passed']} passed, "
-        f"{totals['xfail']} xfail, {totals['failed']} failed"
+        f"{totals['failed']} failed"
     )

@@ -1,45 +1,15 @@
-"""The two-host nova harness the functional tests use.
-
-The hosts themselves are the step-level harness (``sio_fixtures.cloud``); the
-tests import them from here under the names they have always used, with
-:class:`FlowTestCase` on top.
-"""
+"""The step-level nova test case: two hosts of ``sio_fixtures.cloud`` in ``self.cloud``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import fixtures
-from sio_fixtures import nova_support
-from sio_fixtures.cloud import (
-    CONF,
-    HOSTS,
-    IID,
-    IMAGE_ID,
-    PATTERN,
-    Cloud,
-    CloudFixture,
-    FileGlance,
-    make_flavor,
-    make_image,
-)
-from sio_fixtures.generation import API_VERSION
 
 from sio_backend.demo.nova_conf import configure
-
-__all__ = [
-    "CONF",
-    "HOSTS",
-    "IID",
-    "IMAGE_ID",
-    "PATTERN",
-    "Cloud",
-    "CloudFixture",
-    "FileGlance",
-    "FlowTestCase",
-    "make_flavor",
-    "make_image",
-]
+from sio_fixtures import nova_support
+from sio_fixtures.cloud import IID, CloudFixture
+from sio_fixtures.generation import API_VERSION
 
 
 class FlowTestCase(nova_support.NovaTestCase):
